@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiToken
+from app.departments.models import Department
+
+
+async def by_hash(session: AsyncSession, token_hash: str) -> tuple[ApiToken, str] | None:
+    """The token with that hash and its department's kind, in one query."""
+    result = await session.execute(
+        select(ApiToken, Department.kind)
+        .join(Department, Department.code == ApiToken.department)  # type: ignore[arg-type]
+        .where(ApiToken.token_hash == token_hash)  # type: ignore[arg-type]
+    )
+    row = result.first()
+    if row is None:
+        return None
+    return row[0], row[1]
+
+
+async def get(session: AsyncSession, token_id: int) -> ApiToken | None:
+    return await session.get(ApiToken, token_id)
+
+
+async def touch(session: AsyncSession, token_id: int, at: datetime) -> None:
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)  # type: ignore[arg-type]
+    )
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(ApiToken))).scalar_one())
+
+
+async def list_after(
+    session: AsyncSession, *, department: str | None, after_id: int | None, limit: int
+) -> Sequence[ApiToken]:
+    query = select(ApiToken).order_by(ApiToken.id)  # type: ignore[arg-type]
+    if department is not None:
+        query = query.where(ApiToken.department == department)  # type: ignore[arg-type]
+    if after_id is not None:
+        query = query.where(ApiToken.id > after_id)  # type: ignore[arg-type,operator]
+    return (await session.execute(query.limit(limit))).scalars().all()

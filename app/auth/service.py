@@ -1,0 +1,125 @@
+"""Tokens: minting, authenticating, revoking. Only SHA-256 hashes of secrets are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.auth import repository
+from app.auth.models import ApiToken
+from app.auth.schemas import TokenOut
+from app.core.actor import Actor
+from app.core.errors import NotFound, Unauthorized
+from app.core.timeutil import utcnow
+from app.departments import service as departments
+
+TOKEN_PREFIX = "zwc_"
+_TOKEN_SHAPE = re.compile(r"^zwc_[A-Za-z0-9_-]{32,128}$")
+DISPLAY_PREFIX_LENGTH = 12
+
+
+def hash_secret(secret: str) -> str:
+    # The secrets carry 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: ApiToken
+    secret: str
+
+
+def snapshot(token: ApiToken) -> dict[str, object]:
+    return TokenOut.model_validate(token).model_dump(mode="json")
+
+
+async def mint(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    department: str,
+    scopes: list[str],
+    name: str | None,
+    expires_in_days: int | None,
+    default_expiry_days: int,
+) -> MintedToken:
+    await departments.get(session, department)
+    secret = new_secret()
+    now = utcnow()
+    days = expires_in_days if expires_in_days is not None else default_expiry_days
+    token = ApiToken(
+        name=name or f"{department} token",
+        prefix=secret[:DISPLAY_PREFIX_LENGTH],
+        token_hash=hash_secret(secret),
+        department=department,
+        scopes=list(dict.fromkeys(scopes)),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
+    session.add(token)
+    await session.flush()
+    record(session, actor, action="token.created", entity="token", entity_id=str(token.id), after=snapshot(token))
+    return MintedToken(token=token, secret=secret)
+
+
+async def authenticate(
+    session: AsyncSession, authorization: str | None, *, request_id: str | None, touch_interval_seconds: int
+) -> Actor:
+    """The caller behind an ``Authorization: Bearer`` header, or 401 saying what is wrong."""
+    if not authorization:
+        raise Unauthorized("token_missing")
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(secret):
+        raise Unauthorized("token_malformed")
+    found = await repository.by_hash(session, hash_secret(secret))
+    if found is None:
+        raise Unauthorized("token_unknown")
+    token, department_kind = found
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise Unauthorized("token_revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthorized("token_expired")
+    assert token.id is not None
+    if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=touch_interval_seconds):
+        await repository.touch(session, token.id, now)
+    return Actor(
+        department=token.department,
+        department_kind=department_kind,
+        token_id=token.id,
+        token_name=token.name,
+        scopes=frozenset(token.scopes),
+        expires_at=token.expires_at,
+        request_id=request_id,
+    )
+
+
+async def visible_token(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken:
+    """Admins see every token; others only their own department's (404 for the rest)."""
+    token = await repository.get(session, token_id)
+    if token is None or not (actor.has_scope("admin") or token.department == actor.department):
+        raise NotFound(entity="token", id=str(token_id))
+    return token
+
+
+async def revoke(session: AsyncSession, actor: Actor, token: ApiToken, *, at: datetime | None = None) -> ApiToken:
+    if token.revoked_at is not None:
+        return token
+    before = snapshot(token)
+    token.revoked_at = at or utcnow()
+    session.add(token)
+    await session.flush()
+    record(session, actor, action="token.revoked", entity="token", entity_id=str(token.id),
+           before=before, after=snapshot(token))
+    return token

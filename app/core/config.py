@@ -1,0 +1,47 @@
+"""Settings from the environment (prefix ``ZWC_``) and an optional ``.env`` file.
+
+Nothing reads the settings at import time: the application factory and the CLI call
+:func:`get_settings` (or receive a :class:`Settings` explicitly, as the tests do).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///var/zwc.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZWC_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    database_read_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    files_dir: Path = Path("var/files")
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    webhook_allow_private: bool = False
+    token_default_expiry_days: int = Field(default=365, ge=1)
+    token_touch_interval_seconds: int = Field(default=60, ge=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

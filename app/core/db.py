@@ -1,0 +1,131 @@
+"""Engines, sessions and the one unit of work per request.
+
+``ZWC_DATABASE_URL`` takes plain ``sqlite:///…`` and ``postgresql://…`` URLs; the driver is
+picked here: psycopg 3 for PostgreSQL (one driver for the async service and the synchronous
+migrations and CLI, and it runs without server-side prepared statements, which PgBouncer's
+transaction pooling needs), aiosqlite/pysqlite for SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.core import registry
+from app.core.config import Settings
+
+
+def normalize_url(url: str, *, use_async: bool) -> URL:
+    """Turn a plain database URL into one naming the driver this service uses."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite" if use_async else "sqlite+pysqlite")
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername!r}")
+
+
+def _ensure_sqlite_dir(url: URL) -> None:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, a busy timeout, and write-intent transactions.
+
+    pysqlite's own transaction handling is switched off and every transaction starts with
+    ``BEGIN IMMEDIATE``: two deferred transactions that both later write can deadlock, and SQLite
+    then fails one at once instead of waiting.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_connect_args() -> dict[str, Any]:
+    # prepare_threshold=None: never prepare statements, so PgBouncer in transaction pooling works.
+    return {"prepare_threshold": None, "connect_timeout": 5}
+
+
+def create_sync_engine(url: str) -> Engine:
+    """A synchronous engine for migrations, the CLI and tests."""
+    normalized = normalize_url(url, use_async=False)
+    if normalized.get_backend_name() == "sqlite":
+        _ensure_sqlite_dir(normalized)
+        engine = create_engine(normalized)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(normalized, pool_pre_ping=True, connect_args=_postgres_connect_args())
+
+
+def create_service_engine(url: str, settings: Settings) -> AsyncEngine:
+    normalized = normalize_url(url, use_async=True)
+    if normalized.get_backend_name() == "sqlite":
+        _ensure_sqlite_dir(normalized)
+        engine = create_async_engine(normalized, pool_pre_ping=True)
+        _configure_sqlite(engine.sync_engine)
+        return engine
+    return create_async_engine(
+        normalized,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=1800,
+        connect_args=_postgres_connect_args(),
+    )
+
+
+@dataclass
+class Database:
+    """The engines and session factory of one running application."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        assert registry.metadata.tables, "every table module is imported before the first session"
+        engine = create_service_engine(settings.database_url, settings)
+        return cls(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request.
+
+    Services only flush; this commits after the endpoint returned and before the response is
+    sent (``scope="function"``), so a failed commit can never answer 2xx.
+    """
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]

@@ -1,0 +1,160 @@
+"""One error family, one problem+json shape (RFC 9457), bilingual texts.
+
+Every error the service answers is an :class:`AppError` (or is turned into one by the handlers
+in :mod:`app.core.problems`). ``code`` is stable and machine-readable; ``title`` and ``detail``
+follow ``Accept-Language``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from app.core.i18n import Language
+
+# code → (English title, Chinese title, English detail, Chinese detail); details are templates.
+MESSAGES: dict[str, tuple[str, str, str, str]] = {
+    "not_found": ("Not found", "未找到", "No {entity} '{id}' exists or it is not visible to you.",
+                  "{entity} '{id}' 不存在或您无权查看。"),
+    "route_not_found": ("Not found", "未找到", "There is no such route: {path}.", "不存在该路径：{path}。"),
+    "method_not_allowed": ("Method not allowed", "方法不被允许", "{method} is not allowed on {path}.",
+                           "{path} 不支持 {method} 方法。"),
+    "validation_failed": ("Validation failed", "校验失败", "The request is not valid; see errors.",
+                          "请求内容不合法，详见 errors。"),
+    "malformed_json": ("Malformed JSON", "JSON 格式错误", "The request body is not valid JSON.",
+                       "请求体不是合法的 JSON。"),
+    "unsupported_media_type": ("Unsupported media type", "不支持的内容类型",
+                               "This endpoint takes {expected}, not {actual}.",
+                               "该接口接受 {expected}，而不是 {actual}。"),
+    "payload_too_large": ("Payload too large", "请求体过大",
+                          "The body is larger than the limit of {limit} bytes.",
+                          "请求体超过了 {limit} 字节的上限。"),
+    "token_missing": ("Authentication required", "需要认证",
+                      "Send 'Authorization: Bearer <token>'.", "请在请求头中提供 'Authorization: Bearer <token>'。"),
+    "token_malformed": ("Invalid token", "令牌无效", "The bearer token is malformed.", "令牌格式不正确。"),
+    "token_unknown": ("Invalid token", "令牌无效", "The bearer token is not known.", "令牌不存在。"),
+    "token_expired": ("Token expired", "令牌已过期", "The bearer token has expired.", "令牌已过期。"),
+    "token_revoked": ("Token revoked", "令牌已撤销", "The bearer token has been revoked.", "令牌已被撤销。"),
+    "scope_required": ("Forbidden", "权限不足", "This needs one of the scopes: {scopes}.",
+                       "此操作需要以下权限之一：{scopes}。"),
+    "forbidden": ("Forbidden", "禁止访问", "{reason}", "{reason_zh}"),
+    "precondition_required": ("Precondition required", "需要前置条件",
+                              "Send 'If-Match' with the ETag you last read.",
+                              "请在 'If-Match' 请求头中提供最近读取到的 ETag。"),
+    "precondition_failed": ("Precondition failed", "前置条件不满足",
+                            "The resource has changed since you read it (current ETag {etag}).",
+                            "资源在您读取之后已被修改（当前 ETag 为 {etag}）。"),
+    "department_exists": ("Conflict", "冲突", "Department '{code}' already exists.", "部门 '{code}' 已存在。"),
+    "indicator_exists": ("Conflict", "冲突", "Indicator '{code}' already exists.", "指标 '{code}' 已存在。"),
+    "conflict": ("Conflict", "冲突", "The request conflicts with the stored state.", "请求与已存储的数据冲突。"),
+    "unknown_department": ("Validation failed", "校验失败", "No department '{code}' exists.",
+                           "部门 '{code}' 不存在。"),
+    "invalid_valid_from": ("Validation failed", "校验失败",
+                           "valid_from must not be earlier than the current version's ({current}).",
+                           "valid_from 不得早于当前版本的生效时间（{current}）。"),
+    "invalid_indicator": ("Validation failed", "校验失败", "{reason}", "{reason_zh}"),
+    "invalid_cursor": ("Bad request", "请求错误", "The cursor is not valid for this list.",
+                       "分页游标无效。"),
+    "database_unavailable": ("Service unavailable", "服务暂不可用",
+                             "The database is unavailable; retry after {retry_after} seconds.",
+                             "数据库暂不可用，请在 {retry_after} 秒后重试。"),
+    "not_ready": ("Service unavailable", "服务未就绪", "{reason}", "{reason_zh}"),
+    "internal_error": ("Internal server error", "服务器内部错误",
+                       "An unexpected error occurred; it has been logged (request {request_id}).",
+                       "发生了意外错误，已记录（请求 {request_id}）。"),
+}
+
+
+def render_text(code: str, lang: Language, params: Mapping[str, Any]) -> tuple[str, str]:
+    title_en, title_zh, detail_en, detail_zh = MESSAGES[code]
+    values = dict(params)
+    values.setdefault("reason_zh", values.get("reason", ""))
+    template = detail_zh if lang == "zh" else detail_en
+    try:
+        detail = template.format(**values)
+    except (KeyError, IndexError):
+        detail = template
+    return (title_zh if lang == "zh" else title_en), detail
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        code: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        self.code = code or self.default_code
+        if self.code not in MESSAGES:
+            raise KeyError(f"unknown error code {self.code!r}")
+        self.params = params
+        self.errors = list(errors) if errors is not None else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+        super().__init__(self.code)
+
+
+class BadRequest(AppError):
+    status = 400
+    default_code = "malformed_json"
+
+
+class Unauthorized(AppError):
+    status = 401
+    default_code = "token_missing"
+
+
+class Forbidden(AppError):
+    status = 403
+    default_code = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    default_code = "not_found"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    default_code = "method_not_allowed"
+
+
+class Conflict(AppError):
+    status = 409
+    default_code = "conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    default_code = "precondition_failed"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
+class Unprocessable(AppError):
+    status = 422
+    default_code = "validation_failed"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    default_code = "precondition_required"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    default_code = "database_unavailable"

@@ -1,0 +1,144 @@
+"""The outermost ASGI layer: request ids, security headers, body limits, last-resort 500s.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) so that it streams, costs little per
+request, and answers 413 from ``Content-Length`` without reading the body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.i18n import preferred_language
+from app.core.problems import PROBLEM_MEDIA_TYPE, problem_body
+
+logger = logging.getLogger("zwc.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
+]
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# The interactive docs load Swagger UI / ReDoc from their CDN.
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"font-src https://fonts.gstatic.com; connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, *, max_json_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope.get("path", "")
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                headers = list(message.get("headers", []))
+                present = {key.lower() for key, _ in headers}
+                headers.append((b"x-request-id", request_id.encode()))
+                for key, value in SECURITY_HEADERS:
+                    if key not in present:
+                        headers.append((key, value))
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy",
+                                    DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP))
+                if path.startswith("/v1") and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        limit = self._limit_for(scope)
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > limit
+            except ValueError:
+                too_large = False
+            if too_large:
+                await self._problem(scope, send_with_headers, 413, "payload_too_large", {"limit": limit})
+                return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _BodyTooLarge:
+            if not response_started:
+                await self._problem(scope, send_with_headers, 413, "payload_too_large", {"limit": limit})
+        except Exception:
+            logger.exception("unhandled error (request %s)", request_id)
+            if not response_started:
+                await self._problem(scope, send_with_headers, 500, "internal_error", {"request_id": request_id})
+
+    def _limit_for(self, scope: Scope) -> int:
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if content_type.startswith("multipart/") or content_type.startswith("text/csv"):
+            return self.max_upload_bytes
+        if content_type.startswith("application/vnd.openxmlformats"):
+            return self.max_upload_bytes
+        return self.max_json_bytes
+
+    @staticmethod
+    async def _problem(scope: Scope, send: Send, status: int, code: str, params: dict[str, Any]) -> None:
+        lang = preferred_language(_header(scope, b"accept-language"))
+        request_id = scope.get("state", {}).get("request_id")
+        body = problem_body(status=status, code=code, lang=lang, params=params,
+                            instance=scope.get("path"), request_id=request_id)
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        })
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,65 @@
+"""Documentation helpers: the problem schema and the error answers each route declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description="Where: a body field path (e.g. `[\"items\", 0, \"value\"]`) or "
+                                             "`[\"query\", name]`.")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=["urn:zwc:problem:not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable error code.")
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ValidationIssue] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (e.g. invalid JSON or cursor).",
+    401: "Missing, malformed, unknown, expired or revoked token.",
+    403: "The token lacks the scope, or the department the right, for this.",
+    404: "Not found, or not visible to the caller.",
+    409: "Conflicts with the stored state.",
+    412: "`If-Match` names an outdated ETag.",
+    413: "Body larger than the configured limit.",
+    415: "Body in a media type this endpoint does not take.",
+    422: "Validation failed; see `errors`.",
+    428: "`If-Match` is required.",
+    503: "Database unavailable; retry after `Retry-After` seconds.",
+}
+
+_ALWAYS = (400, 401, 413, 415, 422, 503)
+
+
+def problem_responses(*statuses: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The error answers of one route: the ones every ``/v1`` route can give, plus ``statuses``."""
+    chosen = set(statuses) | ({503} if public else set(_ALWAYS))
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in sorted(chosen)
+    }
+
+
+def add_problem_schemas(schema: dict[str, Any]) -> dict[str, Any]:
+    """Register the problem schemas that the error answers above refer to."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    return schema

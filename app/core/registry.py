@@ -1,0 +1,23 @@
+"""Imports every table module so that ``SQLModel.metadata`` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from app.audit import models as audit_models
+from app.auth import models as auth_models
+from app.cells import models as cells_models
+from app.core.models import SQLModel
+from app.departments import models as departments_models
+from app.events import models as events_models
+from app.indicators import models as indicators_models
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "audit_models",
+    "auth_models",
+    "cells_models",
+    "departments_models",
+    "events_models",
+    "indicators_models",
+    "metadata",
+]

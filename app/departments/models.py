@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint
+from sqlmodel import Field
+
+from app.core.models import SQLModel
+from app.core.types import UTCDateTime
+
+DEPARTMENT_KINDS = ("department", "lead_office", "external")
+
+
+class Department(SQLModel, table=True):
+    __tablename__ = "departments"
+    __table_args__ = (
+        CheckConstraint("kind IN ('department', 'lead_office', 'external')", name="kind"),
+        CheckConstraint("length(code) BETWEEN 2 AND 16", name="code_length"),
+    )
+
+    code: str = Field(primary_key=True, max_length=16)
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

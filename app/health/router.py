@@ -1,0 +1,48 @@
+"""Liveness and readiness, outside ``/v1`` and without a token."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.core.db import Database
+from app.core.errors import ServiceUnavailable
+from app.core.migrations import head_revisions
+from app.core.openapi import problem_responses
+from app.core.routing import ApiRoute
+
+router = APIRouter(tags=["health"], route_class=ApiRoute)
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+@router.get("/healthz", response_model=Health, operation_id="getHealth", openapi_extra={"security": []})
+async def healthz() -> Health:
+    """The process is alive (it does not touch the database)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, operation_id="getReadiness",
+            responses=problem_responses(public=True), openapi_extra={"security": []})
+async def readyz(request: Request) -> Health:
+    """Ready to serve: the database answers and its schema is at the code's head revision."""
+    database: Database = request.app.state.database
+    retry_after = str(request.app.state.settings.retry_after_seconds)
+    try:
+        async with database.engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+    except Exception:
+        raise ServiceUnavailable(retry_after=retry_after, headers={"Retry-After": retry_after}) from None
+    if frozenset(rows) != head_revisions():
+        raise ServiceUnavailable(
+            "not_ready",
+            reason="the database schema is not at the head revision; run `zwc db upgrade`",
+            reason_zh="数据库结构不是最新版本，请运行 `zwc db upgrade`",
+            headers={"Retry-After": retry_after},
+        )
+    return Health(status="ok")

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field
+
+from app.core.models import SQLModel
+from app.core.types import UTCDateTime
+
+CATEGORIES = ("source_reduction", "utilization", "disposal", "support", "public")
+KINDS = ("mandatory", "optional", "self_selected")
+VALUE_TYPES = ("percent", "quantity", "count", "boolean", "ratio")
+DIRECTIONS = ("increase", "decrease", "boolean", "decrease_vs_previous")
+FREQUENCIES = ("annual", "quarterly", "monthly")
+SOURCES = ("submissions", "cells")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Indicator(SQLModel, table=True):
+    """The identity of an indicator; its definition lives in versions."""
+
+    __tablename__ = "indicators"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    latest_version: int = Field(ge=1)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IndicatorVersion(SQLModel, table=True):
+    """One definition of an indicator, in force from ``valid_from``. Never updated, never deleted."""
+
+    __tablename__ = "indicator_versions"
+    __table_args__ = (
+        UniqueConstraint("indicator_id", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(_in("category", CATEGORIES), name="category"),
+        CheckConstraint(_in("kind", KINDS), name="kind"),
+        CheckConstraint(_in("value_type", VALUE_TYPES), name="value_type"),
+        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(_in("frequency", FREQUENCIES), name="frequency"),
+        CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint("weight > 0", name="weight_positive"),
+        CheckConstraint("(baseline_year IS NULL) = (baseline_value IS NULL)", name="baseline_complete"),
+        CheckConstraint("(target_year IS NULL) = (target_value IS NULL)", name="target_complete"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    indicator_id: int = Field(sa_column=Column(Integer, ForeignKey("indicators.id"), nullable=False))
+    version: int
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    name_zh: str = Field(max_length=200)
+    name_en: str = Field(max_length=200)
+    category: str = Field(max_length=32)
+    group_name: str = Field(max_length=100)
+    kind: str = Field(max_length=16)
+    unit: str = Field(max_length=32)
+    value_type: str = Field(max_length=16)
+    direction: str = Field(max_length=32)
+    frequency: str = Field(max_length=16)
+    baseline_year: int | None = None
+    baseline_value: float | None = None
+    target_year: int | None = None
+    target_value: float | None = None
+    lead_department: str = Field(
+        sa_column=Column(String(16), ForeignKey("departments.code"), nullable=False, index=True)
+    )
+    weight: float = 1.0
+    definition: str = Field(sa_type=Text)
+    source: str = Field(max_length=16)
+    numerator_label: str | None = Field(default=None, max_length=200)
+    denominator_label: str | None = Field(default=None, max_length=200)
+    provenance: str | None = Field(default=None, sa_type=Text)
+    # SHA-256 of the catalogue entry this version was loaded from (null for API revisions), so that
+    # `zwc seed` adds a version only when the catalogue itself changed.
+    catalogue_digest: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by_token_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("api_tokens.id"), nullable=True)
+    )
+
+
+class IndicatorCooperator(SQLModel, table=True):
+    """A cooperating department of one indicator version, in the catalogue's order."""
+
+    __tablename__ = "indicator_cooperators"
+
+    version_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("indicator_versions.id"), primary_key=True)
+    )
+    department: str = Field(
+        sa_column=Column(String(16), ForeignKey("departments.code"), primary_key=True, index=True)
+    )
+    position: int = Field(ge=0)

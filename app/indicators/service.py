@@ -1,0 +1,286 @@
+"""The indicator catalogue's rules: definitions, their validation, and versioned revisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core.actor import Actor
+from app.core.concurrency import etag_for, require_if_match
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.problems import validation_errors
+from app.core.timeutil import utcnow
+from app.departments import repository as departments
+from app.events.service import emit
+from app.indicators import repository
+from app.indicators.models import Indicator, IndicatorVersion
+from app.indicators.schemas import IndicatorCreate, IndicatorDefinition, IndicatorOut, YearValue
+
+RATE_TYPES = ("percent", "ratio")
+
+# Cross-field rules: issue type → (English, Chinese).
+ISSUES: dict[str, tuple[str, str]] = {
+    "direction_mismatch": ("boolean indicators have direction 'boolean', and only they do",
+                           "布尔型指标的方向必须为 boolean，且只有布尔型指标可以如此"),
+    "boolean_expected": ("must be true or false for a boolean indicator", "布尔型指标的取值必须为 true 或 false"),
+    "number_expected": ("must be a number for this indicator", "该指标的取值必须为数字"),
+    "percent_range": ("a percentage must be between 0 and 100", "百分比必须在 0 到 100 之间"),
+    "negative": ("must not be negative", "不能为负数"),
+    "not_integer": ("a count must be a whole number", "计数必须为整数"),
+    "baseline_after_target": ("the baseline year must be before the target year", "基准年份必须早于目标年份"),
+    "not_a_rate": ("numerator and denominator labels are for percent and ratio indicators only",
+                   "只有百分比和比率型指标可以设置分子、分母说明"),
+    "duplicate_department": ("a department may appear once, and not as both lead and cooperating",
+                             "部门不能重复出现，也不能同时为牵头和配合部门"),
+    "cells_source_count": ("indicators fed by the cell registry count cells (value_type 'count')",
+                           "由无废细胞登记数据生成的指标必须为计数型（count）"),
+    "unknown_department": ("no such department", "部门不存在"),
+}
+
+
+def _issue(loc: list[str | int], kind: str) -> dict[str, Any]:
+    english, chinese = ISSUES[kind]
+    return {"loc": loc, "msg": english, "msg_zh": chinese, "type": kind}
+
+
+def value_issues(loc: list[str | int], value: object, value_type: str) -> list[dict[str, Any]]:
+    """Whether one value fits an indicator's value type (targets, baselines, later submissions)."""
+    if value_type == "boolean":
+        return [] if isinstance(value, bool) else [_issue(loc, "boolean_expected")]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [_issue(loc, "number_expected")]
+    if value < 0:
+        return [_issue(loc, "negative")]
+    if value_type == "percent" and value > 100:
+        return [_issue(loc, "percent_range")]
+    if value_type == "count" and value != int(value):
+        return [_issue(loc, "not_integer")]
+    return []
+
+
+def definition_issues(definition: IndicatorDefinition) -> list[dict[str, Any]]:
+    issues: list[dict[str, Any]] = []
+    if (definition.value_type == "boolean") != (definition.direction == "boolean"):
+        issues.append(_issue(["direction"], "direction_mismatch"))
+    for name in ("baseline", "target"):
+        point: YearValue | None = getattr(definition, name)
+        if point is not None:
+            issues += value_issues([name, "value"], point.value, definition.value_type)
+    if definition.baseline and definition.target and definition.baseline.year >= definition.target.year:
+        issues.append(_issue(["baseline", "year"], "baseline_after_target"))
+    if definition.value_type not in RATE_TYPES:
+        for name in ("numerator_label", "denominator_label"):
+            if getattr(definition, name):
+                issues.append(_issue([name], "not_a_rate"))
+    seen = {definition.lead_department}
+    for index, code in enumerate(definition.cooperating_departments):
+        if code in seen:
+            issues.append(_issue(["cooperating_departments", index], "duplicate_department"))
+        seen.add(code)
+    if definition.source == "cells" and definition.value_type != "count":
+        issues.append(_issue(["source"], "cells_source_count"))
+    return issues
+
+
+async def _department_issues(session: AsyncSession, definition: IndicatorDefinition) -> list[dict[str, Any]]:
+    codes = [definition.lead_department, *definition.cooperating_departments]
+    known = await departments.existing_codes(session, codes)
+    issues = []
+    if definition.lead_department not in known:
+        issues.append(_issue(["lead_department"], "unknown_department"))
+    for index, code in enumerate(definition.cooperating_departments):
+        if code not in known:
+            issues.append(_issue(["cooperating_departments", index], "unknown_department"))
+    return issues
+
+
+async def validate(session: AsyncSession, definition: IndicatorDefinition) -> None:
+    issues = definition_issues(definition) + await _department_issues(session, definition)
+    if issues:
+        raise Unprocessable(errors=issues)
+
+
+def _present(value: float | None, value_type: str) -> float | int | bool | None:
+    if value is None:
+        return None
+    if value_type == "boolean":
+        return bool(value)
+    if value_type == "count":
+        return int(value)
+    return value
+
+
+def _point(year: int | None, value: float | None, value_type: str) -> YearValue | None:
+    if year is None or value is None:
+        return None
+    presented = _present(value, value_type)
+    assert presented is not None
+    return YearValue(year=year, value=presented)
+
+
+def to_out(code: str, version: IndicatorVersion, cooperating: list[str]) -> IndicatorOut:
+    return IndicatorOut(
+        code=code,
+        name_zh=version.name_zh,
+        name_en=version.name_en,
+        category=version.category,  # type: ignore[arg-type]
+        group=version.group_name,
+        kind=version.kind,  # type: ignore[arg-type]
+        unit=version.unit,
+        value_type=version.value_type,  # type: ignore[arg-type]
+        direction=version.direction,  # type: ignore[arg-type]
+        frequency=version.frequency,  # type: ignore[arg-type]
+        baseline=_point(version.baseline_year, version.baseline_value, version.value_type),
+        target=_point(version.target_year, version.target_value, version.value_type),
+        lead_department=version.lead_department,
+        cooperating_departments=cooperating,
+        weight=version.weight,
+        definition=version.definition,
+        source=version.source,  # type: ignore[arg-type]
+        numerator_label=version.numerator_label,
+        denominator_label=version.denominator_label,
+        provenance=version.provenance,
+        version=version.version,
+        valid_from=version.valid_from,
+        revised_at=version.created_at,
+    )
+
+
+def definition_of(out: IndicatorOut) -> IndicatorDefinition:
+    return IndicatorDefinition.model_validate(out.model_dump(include=set(IndicatorDefinition.model_fields)))
+
+
+def etag(out: IndicatorOut) -> str:
+    return etag_for("indicator", out.code, out.version)
+
+
+async def _add_version(
+    session: AsyncSession,
+    actor: Actor,
+    indicator: Indicator,
+    definition: IndicatorDefinition,
+    *,
+    version: int,
+    valid_from: datetime,
+    catalogue_digest: str | None,
+) -> IndicatorOut:
+    assert indicator.id is not None
+    now = utcnow()
+    row = IndicatorVersion(
+        indicator_id=indicator.id,
+        version=version,
+        valid_from=valid_from,
+        name_zh=definition.name_zh,
+        name_en=definition.name_en,
+        category=definition.category,
+        group_name=definition.group,
+        kind=definition.kind,
+        unit=definition.unit,
+        value_type=definition.value_type,
+        direction=definition.direction,
+        frequency=definition.frequency,
+        baseline_year=definition.baseline.year if definition.baseline else None,
+        baseline_value=float(definition.baseline.value) if definition.baseline else None,
+        target_year=definition.target.year if definition.target else None,
+        target_value=float(definition.target.value) if definition.target else None,
+        lead_department=definition.lead_department,
+        weight=definition.weight,
+        definition=definition.definition,
+        source=definition.source,
+        numerator_label=definition.numerator_label,
+        denominator_label=definition.denominator_label,
+        provenance=definition.provenance,
+        catalogue_digest=catalogue_digest,
+        created_at=now,
+        created_by_token_id=actor.token_id,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    repository.add_cooperators(session, row.id, definition.cooperating_departments)
+    indicator.latest_version = version
+    session.add(indicator)
+    await session.flush()
+    return to_out(indicator.code, row, list(definition.cooperating_departments))
+
+
+async def get(session: AsyncSession, code: str) -> IndicatorOut:
+    indicator = await repository.get_indicator(session, code)
+    if indicator is None:
+        raise NotFound(entity="indicator", id=code)
+    assert indicator.id is not None
+    version = await repository.get_version(session, indicator.id, indicator.latest_version)
+    assert version.id is not None
+    cooperating = await repository.cooperators(session, [version.id])
+    return to_out(code, version, cooperating[version.id])
+
+
+async def define(
+    session: AsyncSession, actor: Actor, body: IndicatorCreate, *, catalogue_digest: str | None = None
+) -> IndicatorOut:
+    """A new indicator, as version 1."""
+    definition = definition_of_create(body)
+    await validate(session, definition)
+    if await repository.get_indicator(session, body.code) is not None:
+        raise Conflict("indicator_exists", code=body.code)
+    now = utcnow()
+    indicator = Indicator(code=body.code, latest_version=1, created_at=now)
+    session.add(indicator)
+    await session.flush()
+    out = await _add_version(session, actor, indicator, definition, version=1,
+                             valid_from=body.valid_from or now, catalogue_digest=catalogue_digest)
+    record(session, actor, action="indicator.created", entity="indicator", entity_id=body.code,
+           after=out.model_dump(mode="json"))
+    return out
+
+
+def definition_of_create(body: IndicatorCreate) -> IndicatorDefinition:
+    return IndicatorDefinition.model_validate(body.model_dump(include=set(IndicatorDefinition.model_fields)))
+
+
+async def revise(
+    session: AsyncSession,
+    actor: Actor,
+    code: str,
+    changes: dict[str, Any],
+    *,
+    valid_from: datetime | None,
+    if_match: str | None,
+    enforce_if_match: bool = True,
+    catalogue_digest: str | None = None,
+) -> tuple[IndicatorOut, bool]:
+    """Apply ``changes`` as a new version. Answers the current definition and whether it changed."""
+    indicator = await repository.get_indicator(session, code)
+    if indicator is None:
+        raise NotFound(entity="indicator", id=code)
+    current = await get(session, code)
+    if enforce_if_match:
+        require_if_match(if_match, etag(current))
+    merged = definition_of(current).model_dump()
+    merged.update(changes)
+    try:
+        definition = IndicatorDefinition.model_validate(merged)
+    except ValidationError as exc:
+        raise Unprocessable(errors=validation_errors(exc.errors())) from None
+    await validate(session, definition)
+    if definition == definition_of(current) and valid_from is None and catalogue_digest is None:
+        return current, False
+    effective = valid_from or utcnow()
+    if effective < current.valid_from:
+        raise Unprocessable("invalid_valid_from", current=current.valid_from.isoformat(),
+                            errors=[{"loc": ["valid_from"], "msg": "earlier than the current version",
+                                     "msg_zh": "早于当前版本的生效时间", "type": "invalid_valid_from"}])
+    revised = await _add_version(session, actor, indicator, definition, version=current.version + 1,
+                                 valid_from=effective, catalogue_digest=catalogue_digest)
+    before = current.model_dump(mode="json")
+    after = revised.model_dump(mode="json")
+    record(session, actor, action="indicator.revised", entity="indicator", entity_id=code,
+           before=before, after=after)
+    emit(session, "indicator.revised", entity="indicator", entity_id=code,
+         data={"code": code, "version": revised.version, "valid_from": after["valid_from"],
+               "previous_version": current.version})
+    return revised, True

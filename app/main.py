@@ -1,0 +1,92 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import __version__
+from app.audit.router import router as audit_router
+from app.auth.dependencies import authenticate_request
+from app.auth.router import router as auth_router
+from app.core.config import Settings, get_settings
+from app.core.db import Database
+from app.core.logging import configure_logging
+from app.core.middleware import GuardMiddleware
+from app.core.openapi import add_problem_schemas
+from app.core.problems import install_exception_handlers
+from app.departments.router import router as departments_router
+from app.health.router import router as health_router
+from app.indicators.router import router as indicators_router
+
+DESCRIPTION = """
+The system of record for Xinmi's (新密市) zero-waste city programme (无废城市): the 48 construction
+indicators, what departments report against them, scores, and zero-waste cell certificates.
+
+Every `/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`
+with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging()
+    database = Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Zero-Waste City API (无废城市 API)",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        servers=[{"url": "/", "description": "This server"}],
+        license_info={"name": "Proprietary"},
+        contact={"name": "Xinmi Zero-Waste City Leading Group Office"},
+    )
+    original_openapi = app.openapi
+
+    def openapi_with_problems() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schemas(original_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_problems  # type: ignore[method-assign]
+    app.state.settings = settings
+    app.state.database = database
+    install_exception_handlers(app)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate_request)])
+    v1.include_router(auth_router)
+    v1.include_router(departments_router)
+    v1.include_router(indicators_router)
+    v1.include_router(audit_router)
+    app.include_router(v1)
+    app.include_router(health_router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",
+                           "Accept-Language", "X-Request-ID"],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+        )
+    app.add_middleware(
+        GuardMiddleware, max_json_bytes=settings.max_json_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, independent of any configured database."""
+    app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
+    return app.openapi()

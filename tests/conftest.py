@@ -1,0 +1,175 @@
+"""Test fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+Each run migrates and seeds one template database per backend (by running the migrations, as
+production does), and each test gets its own copy, so tests never share state and never depend on
+an earlier run. Set ZWC_REQUIRE_POSTGRES=1 (as .ci/run does) to make an unreachable PostgreSQL an
+error instead of a plainly reported skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.catalogue.seed import seed
+from app.core import migrations
+from app.core.actor import Actor
+from app.core.config import Settings
+from app.core.db import Database
+from app.main import create_app
+
+POSTGRES_ADMIN_URL = os.environ.get("ZWC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_POSTGRES = os.environ.get("ZWC_REQUIRE_POSTGRES") == "1"
+RUN_ID = f"zwct_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+BACKENDS = ("sqlite", "postgresql")
+
+_postgres_problem: str | None = None
+
+
+def _admin_engine() -> Any:
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
+    return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+
+
+def postgres_url(database: str) -> str:
+    return make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = _admin_engine()
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _postgres_problem
+    _postgres_problem = _postgres_reachable()
+    if _postgres_problem and REQUIRE_POSTGRES:
+        raise pytest.UsageError(f"PostgreSQL is required (ZWC_REQUIRE_POSTGRES=1) but unreachable: "
+                                f"{_postgres_problem}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a reachable PostgreSQL (and without ZWC_REQUIRE_POSTGRES), its half is deselected."""
+    if not _postgres_problem:
+        return
+    kept = [item for item in items if "[postgresql" not in item.nodeid]
+    deselected = [item for item in items if "[postgresql" in item.nodeid]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _postgres_problem:
+        terminalreporter.write_sep("!", "THE POSTGRESQL HALF OF THE SUITE DID NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {_postgres_problem}")
+        terminalreporter.write_line("Only the SQLite half ran. CI requires both (ZWC_REQUIRE_POSTGRES=1).")
+
+
+def create_database(url: str) -> None:
+    """Migrate and seed a database, the way `zwc serve` prepares one."""
+    migrations.upgrade(url)
+
+    async def load() -> None:
+        database = Database.from_settings(Settings(database_url=url))
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                await seed(session, Actor.system())
+        finally:
+            await database.dispose()
+
+    asyncio.run(load())
+
+
+@dataclass
+class Template:
+    backend: str
+    location: str  # a file path (SQLite) or a database name (PostgreSQL)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    create_database(f"sqlite:///{path}")
+    return Template("sqlite", str(path))
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[Template]:
+    name = f"{RUN_ID}_template"
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    create_database(postgres_url(name))
+    yield Template("postgresql", name)
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated and seeded database for one test."""
+    if backend == "sqlite":
+        template: Template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template.location, path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"{RUN_ID}_{uuid.uuid4().hex[:12]}"
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template.location}"'))
+    try:
+        yield postgres_url(name)
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        files_dir=tmp_path / "files",
+        webhook_allow_private=True,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    yield application
+    await application.state.database.dispose()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

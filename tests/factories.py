@@ -1,0 +1,48 @@
+"""Small helpers that set up state for tests and read the database afterwards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from app.auth import service as tokens
+from app.core.actor import Actor
+
+
+async def make_token(
+    app: Any,
+    department: str,
+    scopes: list[str],
+    *,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> str:
+    """Mint a token straight in the database (as `zwc token create` does) and answer its secret."""
+    async with app.state.database.sessionmaker() as session, session.begin():
+        minted = await tokens.mint(session, Actor.system(), department=department, scopes=scopes, name=name,
+                                   expires_in_days=None, default_expiry_days=365)
+        if expires_at is not None:
+            minted.token.expires_at = expires_at
+        if revoked_at is not None:
+            minted.token.revoked_at = revoked_at
+        session.add(minted.token)
+    return minted.secret
+
+
+def bearer(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+async def sql(app: Any, query: str, **params: Any) -> list[Any]:
+    """Rows of a raw SQL query against the test's database."""
+    async with app.state.database.engine.connect() as connection:
+        result = await connection.execute(text(query), params)
+        return list(result.all()) if result.returns_rows else []
+
+
+async def sql_write(app: Any, query: str, **params: Any) -> None:
+    async with app.state.database.engine.begin() as connection:
+        await connection.execute(text(query), params)
