@@ -88,5 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, independent of any configured database."""
-    app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
+    app = create_app(Settings(database_url="sqlite://", _env_file=None))
     return app.openapi()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.audit.models import AuditEvent
 
@@ -20,15 +21,15 @@ class AuditFilter:
 async def list_after(
     session: AsyncSession, filters: AuditFilter, *, after_id: int | None, limit: int
 ) -> Sequence[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id)  # type: ignore[arg-type]
+    query = select(AuditEvent).order_by(col(AuditEvent.id))
     for column, value in (
-        (AuditEvent.entity, filters.entity),
-        (AuditEvent.entity_id, filters.entity_id),
-        (AuditEvent.department, filters.department),
-        (AuditEvent.action, filters.action),
+        (col(AuditEvent.entity), filters.entity),
+        (col(AuditEvent.entity_id), filters.entity_id),
+        (col(AuditEvent.department), filters.department),
+        (col(AuditEvent.action), filters.action),
     ):
         if value is not None:
-            query = query.where(column == value)  # type: ignore[arg-type]
+            query = query.where(column == value)
     if after_id is not None:
-        query = query.where(AuditEvent.id > after_id)  # type: ignore[arg-type,operator]
+        query = query.where(col(AuditEvent.id) > after_id)
     return (await session.execute(query.limit(limit))).scalars().all()

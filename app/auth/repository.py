@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import ApiToken
 from app.departments.models import Department
@@ -13,9 +14,9 @@ from app.departments.models import Department
 async def by_hash(session: AsyncSession, token_hash: str) -> tuple[ApiToken, str] | None:
     """The token with that hash and its department's kind, in one query."""
     result = await session.execute(
-        select(ApiToken, Department.kind)
-        .join(Department, Department.code == ApiToken.department)  # type: ignore[arg-type]
-        .where(ApiToken.token_hash == token_hash)  # type: ignore[arg-type]
+        select(ApiToken, col(Department.kind))
+        .join(Department, col(Department.code) == col(ApiToken.department))
+        .where(col(ApiToken.token_hash) == token_hash)
     )
     row = result.first()
     if row is None:
@@ -29,7 +30,7 @@ async def get(session: AsyncSession, token_id: int) -> ApiToken | None:
 
 async def touch(session: AsyncSession, token_id: int, at: datetime) -> None:
     await session.execute(
-        update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)  # type: ignore[arg-type]
+        update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=at)
     )
 
 
@@ -40,9 +41,9 @@ async def count(session: AsyncSession) -> int:
 async def list_after(
     session: AsyncSession, *, department: str | None, after_id: int | None, limit: int
 ) -> Sequence[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.id)  # type: ignore[arg-type]
+    query = select(ApiToken).order_by(col(ApiToken.id))
     if department is not None:
-        query = query.where(ApiToken.department == department)  # type: ignore[arg-type]
+        query = query.where(col(ApiToken.department) == department)
     if after_id is not None:
-        query = query.where(ApiToken.id > after_id)  # type: ignore[arg-type,operator]
+        query = query.where(col(ApiToken.id) > after_id)
     return (await session.execute(query.limit(limit))).scalars().all()

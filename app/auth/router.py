@@ -22,13 +22,14 @@ TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.get("/me", response_model=Me, operation_id="getMe", responses=problem_responses())
 async def get_me(caller: Caller, session: SessionDep) -> Me:
     """The calling token: its department, scopes and expiry."""
-    assert caller.department is not None and caller.token_id is not None
+    assert caller.department is not None
+    assert caller.token_id is not None
     department = await departments.get(session, caller.department)
     return Me(
         token_id=caller.token_id,
         token_name=caller.token_name or "",
         department=DepartmentOut.model_validate(department),
-        scopes=sorted(caller.scopes),  # type: ignore[arg-type]
+        scopes=sorted(caller.scopes),
         expires_at=caller.expires_at,
     )
 
@@ -52,7 +53,7 @@ async def create_token(
     assert token.id is not None
     response.headers["Location"] = f"/v1/tokens/{token.id}"
     return TokenCreated(id=token.id, token=minted.secret, department=token.department,
-                        scopes=token.scopes, expires_at=token.expires_at)  # type: ignore[arg-type]
+                        scopes=token.scopes, expires_at=token.expires_at)
 
 
 @router.get("/tokens", response_model=Page[TokenOut], operation_id="listTokens", responses=problem_responses())

@@ -19,7 +19,7 @@ from app.core.errors import NotFound, Unauthorized
 from app.core.timeutil import utcnow
 from app.departments import service as departments
 
-TOKEN_PREFIX = "zwc_"
+TOKEN_PREFIX = "zwc_"  # noqa: S105 - the public marker every token starts with, not a secret
 _TOKEN_SHAPE = re.compile(r"^zwc_[A-Za-z0-9_-]{32,128}$")
 DISPLAY_PREFIX_LENGTH = 12
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.cells.models import CellTypeCriterion
 from app.core.models import SQLModel
@@ -40,7 +41,7 @@ async def sync_row(
 
 
 async def criteria_links(session: AsyncSession) -> set[tuple[str, str]]:
-    result = await session.execute(select(CellTypeCriterion.cell_type, CellTypeCriterion.criterion))
+    result = await session.execute(select(col(CellTypeCriterion.cell_type), col(CellTypeCriterion.criterion)))
     return {(row[0], row[1]) for row in result}
 
 
@@ -48,8 +49,8 @@ async def set_criteria_links(session: AsyncSession, add: set[tuple[str, str]], r
     for cell_type, criterion in remove:
         await session.execute(
             delete(CellTypeCriterion).where(
-                CellTypeCriterion.cell_type == cell_type,  # type: ignore[arg-type]
-                CellTypeCriterion.criterion == criterion,  # type: ignore[arg-type]
+                col(CellTypeCriterion.cell_type) == cell_type,
+                col(CellTypeCriterion.criterion) == criterion,
             )
         )
     session.add_all(CellTypeCriterion(cell_type=t, criterion=c) for t, c in sorted(add))

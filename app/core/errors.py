@@ -84,6 +84,7 @@ class AppError(Exception):
     def __init__(
         self,
         code: str | None = None,
+        /,
         *,
         errors: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,

@@ -60,7 +60,9 @@ def encode_cursor(kind: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode("ascii").rstrip("=")
 
 
-def page_of(rows: Sequence[T], page: PageRequest, kind: str, key: Callable[[T], Sequence[Any]]) -> tuple[list[T], str | None]:
+def page_of(
+    rows: Sequence[T], page: PageRequest, kind: str, key: Callable[[T], Sequence[Any]]
+) -> tuple[list[T], str | None]:
     """Cut the ``limit + 1`` rows a repository fetched into one page and the next cursor."""
     items = list(rows[: page.limit])
     if len(rows) > page.limit and items:

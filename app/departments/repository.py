@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.departments.models import Department
 
@@ -15,13 +16,13 @@ async def get(session: AsyncSession, code: str) -> Department | None:
 async def existing_codes(session: AsyncSession, codes: Sequence[str]) -> set[str]:
     if not codes:
         return set()
-    result = await session.execute(select(Department.code).where(Department.code.in_(codes)))  # type: ignore[attr-defined]
+    result = await session.execute(select(col(Department.code)).where(col(Department.code).in_(codes)))
     return set(result.scalars())
 
 
 async def list_after(session: AsyncSession, after_code: str | None, limit: int) -> Sequence[Department]:
-    query = select(Department).order_by(Department.code)  # type: ignore[arg-type]
+    query = select(Department).order_by(col(Department.code))
     if after_code is not None:
-        query = query.where(Department.code > after_code)  # type: ignore[arg-type]
+        query = query.where(col(Department.code) > after_code)
     result = await session.execute(query.limit(limit))
     return result.scalars().all()

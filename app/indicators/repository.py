@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.indicators.models import Indicator, IndicatorCooperator, IndicatorVersion
 
@@ -20,15 +21,15 @@ class IndicatorFilter:
 
 
 async def get_indicator(session: AsyncSession, code: str) -> Indicator | None:
-    result = await session.execute(select(Indicator).where(Indicator.code == code))  # type: ignore[arg-type]
+    result = await session.execute(select(Indicator).where(col(Indicator.code) == code))
     return result.scalar_one_or_none()
 
 
 async def get_version(session: AsyncSession, indicator_id: int, version: int) -> IndicatorVersion:
     result = await session.execute(
         select(IndicatorVersion).where(
-            IndicatorVersion.indicator_id == indicator_id,  # type: ignore[arg-type]
-            IndicatorVersion.version == version,  # type: ignore[arg-type]
+            col(IndicatorVersion.indicator_id) == indicator_id,
+            col(IndicatorVersion.version) == version,
         )
     )
     return result.scalar_one()
@@ -37,12 +38,12 @@ async def get_version(session: AsyncSession, indicator_id: int, version: int) ->
 async def latest_catalogue_digest(session: AsyncSession, indicator_id: int) -> str | None:
     """The digest of the newest version that `zwc seed` loaded, if any."""
     result = await session.execute(
-        select(IndicatorVersion.catalogue_digest)
+        select(col(IndicatorVersion.catalogue_digest))
         .where(
-            IndicatorVersion.indicator_id == indicator_id,  # type: ignore[arg-type]
-            IndicatorVersion.catalogue_digest.is_not(None),  # type: ignore[union-attr]
+            col(IndicatorVersion.indicator_id) == indicator_id,
+            col(IndicatorVersion.catalogue_digest).is_not(None),
         )
-        .order_by(IndicatorVersion.version.desc())  # type: ignore[attr-defined]
+        .order_by(col(IndicatorVersion.version).desc())
         .limit(1)
     )
     return result.scalar_one_or_none()
@@ -54,9 +55,9 @@ async def cooperators(session: AsyncSession, version_ids: Iterable[int]) -> dict
     if not ids:
         return found
     result = await session.execute(
-        select(IndicatorCooperator.version_id, IndicatorCooperator.department)
-        .where(IndicatorCooperator.version_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(IndicatorCooperator.version_id, IndicatorCooperator.position)  # type: ignore[arg-type]
+        select(col(IndicatorCooperator.version_id), col(IndicatorCooperator.department))
+        .where(col(IndicatorCooperator.version_id).in_(ids))
+        .order_by(col(IndicatorCooperator.version_id), col(IndicatorCooperator.position))
     )
     for version_id, department in result:
         found[version_id].append(department)
@@ -68,36 +69,36 @@ async def list_latest(
 ) -> Sequence[tuple[str, IndicatorVersion]]:
     """Current versions, ordered by code, filtered."""
     query = (
-        select(Indicator.code, IndicatorVersion)
+        select(col(Indicator.code), IndicatorVersion)
         .join(
             IndicatorVersion,
             and_(
-                IndicatorVersion.indicator_id == Indicator.id,  # type: ignore[arg-type]
-                IndicatorVersion.version == Indicator.latest_version,  # type: ignore[arg-type]
+                col(IndicatorVersion.indicator_id) == col(Indicator.id),
+                col(IndicatorVersion.version) == col(Indicator.latest_version),
             ),
         )
-        .order_by(Indicator.code)  # type: ignore[arg-type]
+        .order_by(col(Indicator.code))
     )
     if after_code is not None:
-        query = query.where(Indicator.code > after_code)  # type: ignore[arg-type]
+        query = query.where(col(Indicator.code) > after_code)
     if filters.category is not None:
-        query = query.where(IndicatorVersion.category == filters.category)  # type: ignore[arg-type]
+        query = query.where(col(IndicatorVersion.category) == filters.category)
     if filters.kind is not None:
-        query = query.where(IndicatorVersion.kind == filters.kind)  # type: ignore[arg-type]
+        query = query.where(col(IndicatorVersion.kind) == filters.kind)
     if filters.department is not None:
         cooperates = exists().where(
-            IndicatorCooperator.version_id == IndicatorVersion.id,  # type: ignore[arg-type]
-            IndicatorCooperator.department == filters.department,  # type: ignore[arg-type]
+            col(IndicatorCooperator.version_id) == col(IndicatorVersion.id),
+            col(IndicatorCooperator.department) == filters.department,
         )
-        query = query.where(or_(IndicatorVersion.lead_department == filters.department, cooperates))  # type: ignore[arg-type]
+        query = query.where(or_(col(IndicatorVersion.lead_department) == filters.department, cooperates))
     if filters.q:
         needle = filters.q.lower()
         query = query.where(
             or_(
-                func.lower(Indicator.code).contains(needle, autoescape=True),
-                func.lower(IndicatorVersion.name_zh).contains(needle, autoescape=True),
-                func.lower(IndicatorVersion.name_en).contains(needle, autoescape=True),
-                func.lower(IndicatorVersion.group_name).contains(needle, autoescape=True),
+                func.lower(col(Indicator.code)).contains(needle, autoescape=True),
+                func.lower(col(IndicatorVersion.name_zh)).contains(needle, autoescape=True),
+                func.lower(col(IndicatorVersion.name_en)).contains(needle, autoescape=True),
+                func.lower(col(IndicatorVersion.group_name)).contains(needle, autoescape=True),
             )
         )
     result = await session.execute(query.limit(limit))
@@ -109,11 +110,11 @@ async def list_versions(
 ) -> Sequence[IndicatorVersion]:
     query = (
         select(IndicatorVersion)
-        .where(IndicatorVersion.indicator_id == indicator_id)  # type: ignore[arg-type]
-        .order_by(IndicatorVersion.version.desc())  # type: ignore[attr-defined]
+        .where(col(IndicatorVersion.indicator_id) == indicator_id)
+        .order_by(col(IndicatorVersion.version).desc())
     )
     if before_version is not None:
-        query = query.where(IndicatorVersion.version < before_version)  # type: ignore[arg-type]
+        query = query.where(col(IndicatorVersion.version) < before_version)
     return (await session.execute(query.limit(limit))).scalars().all()
 
 

@@ -1,0 +1,227 @@
+"""The `zwc` command-line tool: seed, tokens, migrations, and `serve` on an empty database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from app.catalogue import loader
+from app.cli import cli, prepare_database
+from app.core.config import get_settings
+from app.core.db import create_sync_engine
+from app.core.migrations import head_revisions
+from app.indicators.schemas import YearValue
+
+runner = CliRunner()
+TOKEN_LINE = re.compile(r"^zwc_[A-Za-z0-9_-]{43}$")
+
+
+@pytest.fixture
+def use_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Point the CLI (which reads ZWC_DATABASE_URL) at a given database."""
+
+    def point(url: str) -> None:
+        monkeypatch.setenv("ZWC_DATABASE_URL", url)
+        get_settings.cache_clear()
+
+    yield point
+    get_settings.cache_clear()
+
+
+def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_sync_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def counts(url: str) -> dict[str, int]:
+    tables = ["departments", "towns", "cell_types", "cell_criteria", "cell_type_criteria", "indicators",
+              "indicator_versions", "indicator_cooperators", "audit_events", "api_tokens"]
+    return {table: int(query(url, f"SELECT count(*) FROM {table}")[0][0]) for table in tables}
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_seed_on_an_empty_database_loads_the_whole_catalogue(empty_database_url: str, use_database) -> None:
+    use_database(empty_database_url)
+    invoke("db", "upgrade")
+    output = invoke("seed")
+    assert "indicator.created: 48" in output
+    found = counts(empty_database_url)
+    # 20 departments, 18 towns, 10 cell types, 7 criteria; 6 criteria apply to all 10 types and
+    # `disposal` to 5 of them: 65 links.
+    assert found["departments"] == 20
+    assert found["towns"] == 18
+    assert found["cell_types"] == 10
+    assert found["cell_criteria"] == 7
+    assert found["cell_type_criteria"] == 65
+    assert found["indicators"] == 48
+    assert found["indicator_versions"] == 48
+    kinds = dict(query(empty_database_url, "SELECT kind, count(*) FROM indicator_versions GROUP BY kind"))
+    assert kinds == {"mandatory": 24, "optional": 22, "self_selected": 2}
+    sources = dict(query(empty_database_url, "SELECT source, count(*) FROM indicator_versions GROUP BY source"))
+    assert sources == {"submissions": 46, "cells": 2}
+
+
+def test_seed_twice_changes_nothing(database_url: str, use_database) -> None:
+    use_database(database_url)
+    before = counts(database_url)
+    output = invoke("seed")
+    assert output.strip() == "catalogue up to date: nothing changed"
+    assert counts(database_url) == before
+
+
+def test_a_changed_catalogue_entry_becomes_a_new_version(
+    database_url: str, use_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_database(database_url)
+    original = loader.indicators
+
+    def changed() -> list[loader.CatalogueIndicator]:
+        entries = original()
+        result = []
+        for entry in entries:
+            if entry.body.code == "1.4.03":
+                body = entry.body.model_copy(update={"target": YearValue(year=2030, value=100.0)})
+                definition = loader.IndicatorDefinition.model_validate(
+                    body.model_dump(include=set(loader.IndicatorDefinition.model_fields)))
+                entry = loader.CatalogueIndicator(body=body, digest=loader.digest_of(definition))
+            result.append(entry)
+        return result
+
+    monkeypatch.setattr(loader, "indicators", changed)
+    assert "indicator.revised: 1" in invoke("seed")
+    versions = query(database_url, """
+        SELECT v.version, v.target_year, v.target_value FROM indicator_versions v
+        JOIN indicators i ON i.id = v.indicator_id WHERE i.code = '1.4.03' ORDER BY v.version""")
+    assert versions == [(1, 2025, 99.5), (2, 2030, 100.0)]
+    assert query(database_url, "SELECT latest_version FROM indicators WHERE code = '1.4.03'") == [(2,)]
+    # Idempotent again with the changed catalogue.
+    assert invoke("seed").strip() == "catalogue up to date: nothing changed"
+
+
+def test_seed_keeps_revisions_made_through_the_api(database_url: str, use_database) -> None:
+    use_database(database_url)
+    engine = create_sync_engine(database_url)
+    # Simulate the lead office's revision: a version 2 without a catalogue digest.
+    with engine.begin() as connection:
+        connection.execute(text("""
+            INSERT INTO indicator_versions (indicator_id, version, valid_from, name_zh, name_en, category,
+                group_name, kind, unit, value_type, direction, frequency, baseline_year, baseline_value,
+                target_year, target_value, lead_department, weight, definition, source, numerator_label,
+                denominator_label, provenance, catalogue_digest, created_at, created_by_token_id)
+            SELECT indicator_id, 2, valid_from, name_zh, name_en, category, group_name, kind, unit, value_type,
+                direction, frequency, baseline_year, baseline_value, 2030, 42, lead_department, weight,
+                definition, source, numerator_label, denominator_label, provenance, NULL, created_at, NULL
+            FROM indicator_versions WHERE indicator_id = (SELECT id FROM indicators WHERE code = '2.3.01')"""))
+        connection.execute(text("UPDATE indicators SET latest_version = 2 WHERE code = '2.3.01'"))
+    engine.dispose()
+    assert invoke("seed").strip() == "catalogue up to date: nothing changed"
+    assert query(database_url, "SELECT latest_version FROM indicators WHERE code = '2.3.01'") == [(2,)]
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(database_url: str, use_database) -> None:
+    use_database(database_url)
+    output = invoke("token", "create", "--department", "sthj", "--scope", "submissions:write",
+                    "--scope", "cells:write", "--name", "field app", "--expires-in", "10")
+    secret = output.strip().splitlines()[-1]
+    assert TOKEN_LINE.match(secret)
+    rows = query(database_url, "SELECT department, token_hash, name, prefix FROM api_tokens")
+    assert rows == [("sthj", hashlib.sha256(secret.encode()).hexdigest(), "field app", secret[:12])]
+    listed = invoke("token", "list")
+    assert secret[:12] in listed
+    assert secret not in listed
+
+
+def test_token_create_refuses_unknown_scopes_and_departments(database_url: str, use_database) -> None:
+    use_database(database_url)
+    result = runner.invoke(cli, ["token", "create", "--department", "sthj", "--scope", "root"])
+    assert result.exit_code != 0
+    result = runner.invoke(cli, ["token", "create", "--department", "nowhere", "--scope", "admin"])
+    assert result.exit_code != 0
+    assert query(database_url, "SELECT count(*) FROM api_tokens") == [(0,)]
+
+
+def test_token_revoke(database_url: str, use_database) -> None:
+    use_database(database_url)
+    invoke("token", "create", "--department", "sthj", "--scope", "submissions:write")
+    assert "token 1 revoked" in invoke("token", "revoke", "1")
+    assert query(database_url, "SELECT revoked_at IS NOT NULL FROM api_tokens") in ([(True,)], [(1,)])
+    result = runner.invoke(cli, ["token", "revoke", "999"])
+    assert result.exit_code == 1
+
+
+def test_db_commands(empty_database_url: str, use_database) -> None:
+    use_database(empty_database_url)
+    invoke("db", "upgrade")
+    (head,) = head_revisions()
+    assert query(empty_database_url, "SELECT version_num FROM alembic_version") == [(head,)]
+    invoke("db", "current")
+    invoke("db", "downgrade", "base")
+    assert query(empty_database_url, "SELECT count(*) FROM alembic_version") == [(0,)]
+
+
+def test_prepare_database_mints_the_bootstrap_token_once(empty_database_url: str, use_database) -> None:
+    use_database(empty_database_url)
+    secret = prepare_database()
+    assert secret is not None
+    assert TOKEN_LINE.match(secret)
+    assert prepare_database() is None
+    assert query(empty_database_url, "SELECT department, name FROM api_tokens") == [("lead", "bootstrap admin")]
+    assert counts(empty_database_url)["indicators"] == 48
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_on_an_empty_database_prints_a_working_admin_token(empty_database_url: str, tmp_path: Path) -> None:
+    """The README's flow: start on an empty database, read the token, read indicators with it."""
+    port = _free_port()
+    env = {**os.environ, "ZWC_DATABASE_URL": empty_database_url, "ZWC_FILES_DIR": str(tmp_path / "files")}
+    log = tmp_path / "serve.log"
+    zwc = str(Path(sys.executable).with_name("zwc"))
+    with log.open("w") as out:
+        process = subprocess.Popen([zwc, "serve", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"server did not become ready:\n{log.read_text()}")
+        tokens = [line for line in log.read_text().splitlines() if TOKEN_LINE.match(line)]
+        assert len(tokens) == 1
+        response = httpx.get(f"{base}/v1/indicators?limit=500",
+                             headers={"Authorization": f"Bearer {tokens[0]}"}, timeout=5)
+        assert response.status_code == 200
+        assert len(response.json()["items"]) == 48
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
