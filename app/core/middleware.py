@@ -39,10 +39,6 @@ DOCS_CSP = (
 DOCS_PATHS = ("/docs", "/redoc")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -97,22 +93,30 @@ class GuardMiddleware:
                 return
 
         received = 0
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A body without Content-Length (chunked) is counted as it streams; past the limit the
+            # 413 is sent at once and the application sees the client gone.
+            nonlocal received, rejected
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not rejected:
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    rejected = True
+                    await self._problem(scope, send_with_headers, 413, "payload_too_large", {"limit": limit})
+                    return {"type": "http.disconnect"}
             return message
 
+        async def app_send(message: Message) -> None:
+            if not rejected:
+                await send_with_headers(message)
+
         try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
-            if not response_started:
-                await self._problem(scope, send_with_headers, 413, "payload_too_large", {"limit": limit})
+            await self.app(scope, limited_receive, app_send)
         except Exception:
+            if rejected:
+                return
             logger.exception("unhandled error (request %s)", request_id)
             if not response_started:
                 await self._problem(scope, send_with_headers, 500, "internal_error", {"request_id": request_id})
