@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,22 @@ def create_database(url: str) -> None:
     asyncio.run(load())
 
 
+@contextmanager
+def scratch_postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database (empty, or a copy of ``template``), dropped afterwards."""
+    name = f"{RUN_ID}_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    engine = _admin_engine()
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    try:
+        yield name
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
 @dataclass
 class Template:
     backend: str
@@ -139,16 +156,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("postgres_template")
-    name = f"{RUN_ID}_{uuid.uuid4().hex[:12]}"
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template.location}"'))
-    try:
+    with scratch_postgres_database(template.location) as name:
         yield postgres_url(name)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 @pytest.fixture
@@ -181,13 +190,5 @@ def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"{RUN_ID}_{uuid.uuid4().hex[:12]}"
-    engine = _admin_engine()
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
+    with scratch_postgres_database() as name:
         yield postgres_url(name)
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()

@@ -1,21 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.actor import Scope
 from app.departments.schemas import DepartmentOut
-
-Scope = Literal[
-    "admin",
-    "indicators:admin",
-    "submissions:write",
-    "submissions:review",
-    "cells:write",
-    "cells:review",
-    "aggregates:read",
-]
 
 
 class TokenCreate(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal, get_args
 
-SCOPES = (
+Scope = Literal[
     "admin",
     "indicators:admin",
     "submissions:write",
@@ -13,7 +14,8 @@ SCOPES = (
     "cells:write",
     "cells:review",
     "aggregates:read",
-)
+]
+SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 @dataclass(frozen=True)
