@@ -43,6 +43,7 @@ VALIDATION_MESSAGES_ZH: dict[str, str] = {
     "float_type": "应为数字",
     "float_parsing": "应为数字",
     "finite_number": "应为有限数字",
+    "number_or_bool_type": "应为数字或布尔值",
     "bool_type": "应为布尔值",
     "bool_parsing": "应为布尔值",
     "list_type": "应为列表",

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.core.errors import (
     AppError,
@@ -133,12 +134,22 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, Unprocessable(errors=validation_errors(raw)))
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path (Starlette names only the first route's)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
+        allowed = ", ".join(_allowed_methods(request))
         return problem_response(
-            request,
-            MethodNotAllowed(method=request.method, path=request.url.path, headers=dict(exc.headers or {})),
+            request, MethodNotAllowed(method=request.method, path=request.url.path, headers={"Allow": allowed})
         )
     if exc.status_code == 404:
         return problem_response(request, NotFound("route_not_found", path=request.url.path))

@@ -43,7 +43,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 # JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# A Python None is stored as SQL NULL, not as the JSON literal null, so `IS NULL` finds it.
+JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 # 64-bit surrogate keys for append-heavy tables; SQLite only auto-increments INTEGER PRIMARY KEY.
 BigIntKey = BigInteger().with_variant(Integer(), "sqlite")

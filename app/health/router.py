@@ -6,7 +6,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.db import Database
 from app.core.errors import ServiceUnavailable
@@ -35,8 +36,14 @@ async def readyz(request: Request) -> Health:
     retry_after = str(request.app.state.settings.retry_after_seconds)
     try:
         async with database.engine.connect() as connection:
-            rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-    except Exception:
+            await connection.execute(text("SELECT 1"))
+            migrated = await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version"))
+            rows = (
+                (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+                if migrated
+                else []
+            )
+    except (OSError, SQLAlchemyError):
         raise ServiceUnavailable(retry_after=retry_after, headers={"Retry-After": retry_after}) from None
     if frozenset(rows) != head_revisions():
         raise ServiceUnavailable(

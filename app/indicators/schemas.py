@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 Category = Literal["source_reduction", "utilization", "disposal", "support", "public"]
 Kind = Literal["mandatory", "optional", "self_selected"]
@@ -15,11 +17,33 @@ Source = Literal["submissions", "cells"]
 CODE_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"
 
 
+def _number_or_bool(value: object) -> bool | int | float:
+    """A JSON boolean, or a number a double can hold (no NaN, no infinity, no 400-digit integer)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise PydanticCustomError("finite_number", "Input should be a finite number")
+        return value
+    raise PydanticCustomError("number_or_bool_type", "Input should be a number or a boolean")
+
+
+NumberOrBool = Annotated[
+    bool | int | float,
+    PlainValidator(_number_or_bool),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "boolean"}]}),
+]
+
+
 class YearValue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     year: int = Field(ge=2000, le=2100, description="Calendar year.")
-    value: StrictBool | int | float = Field(description="A number, or true/false for boolean indicators.")
+    value: NumberOrBool = Field(description="A number, or true/false for boolean indicators.")
 
 
 class IndicatorDefinition(BaseModel):
