@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         servers=[{"url": "/", "description": "This server"}],
-        license_info={"name": "Proprietary"},
+        license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         contact={"name": "Xinmi Zero-Waste City Leading Group Office"},
     )
     original_openapi = app.openapi

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     401: "Missing, malformed, unknown, expired or revoked token.",
     403: "The token lacks the scope, or the department the right, for this.",
     404: "Not found, or not visible to the caller.",
+    405: "The path does not take this method (see `Allow`).",
     409: "Conflicts with the stored state.",
     412: "`If-Match` names an outdated ETag.",
     413: "Body larger than the configured limit.",
@@ -45,8 +46,8 @@ _ALWAYS = (400, 401, 413, 415, 422, 503)
 
 
 def problem_responses(*statuses: int, public: bool = False) -> dict[int | str, dict[str, Any]]:
-    """The error answers of one route: the ones every ``/v1`` route can give, plus ``statuses``."""
-    chosen = set(statuses) | ({503} if public else set(_ALWAYS))
+    """The error answers of one route: ``statuses``, plus (for ``/v1`` routes) those every one can give."""
+    chosen = set(statuses) | (set() if public else set(_ALWAYS))
     return {
         status: {
             "description": _DESCRIPTIONS[status],

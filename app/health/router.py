@@ -22,14 +22,15 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-@router.get("/healthz", response_model=Health, operation_id="getHealth", openapi_extra={"security": []})
+@router.get("/healthz", response_model=Health, operation_id="getHealth",
+            responses=problem_responses(405, public=True), openapi_extra={"security": []})
 async def healthz() -> Health:
     """The process is alive (it does not touch the database)."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Health, operation_id="getReadiness",
-            responses=problem_responses(public=True), openapi_extra={"security": []})
+            responses=problem_responses(405, 503, public=True), openapi_extra={"security": []})
 async def readyz(request: Request) -> Health:
     """Ready to serve: the database answers and its schema is at the code's head revision."""
     database: Database = request.app.state.database
