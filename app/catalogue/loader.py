@@ -11,7 +11,8 @@ from importlib import resources
 from typing import Any
 
 from app.core.timeutil import SHANGHAI
-from app.indicators.schemas import IndicatorCreate, IndicatorDefinition
+from app.indicators.schemas import IndicatorCreate
+from app.indicators.service import definition_of
 
 # Catalogue entries are in force from the earliest period the service accepts (2016), so every
 # historical period has a definition to be validated and scored with.
@@ -42,8 +43,9 @@ class CatalogueIndicator:
     digest: str
 
 
-def digest_of(definition: IndicatorDefinition) -> str:
-    canonical = json.dumps(definition.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+def digest_of(body: IndicatorCreate) -> str:
+    """SHA-256 of an entry's definition (not its code or validity), as canonical JSON."""
+    canonical = json.dumps(definition_of(body).model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -72,8 +74,7 @@ def indicators() -> list[CatalogueIndicator]:
             provenance=row["provenance"] or None,
             valid_from=CATALOGUE_VALID_FROM,
         )
-        definition = IndicatorDefinition.model_validate(body.model_dump(include=set(IndicatorDefinition.model_fields)))
-        result.append(CatalogueIndicator(body=body, digest=digest_of(definition)))
+        result.append(CatalogueIndicator(body=body, digest=digest_of(body)))
     return result
 
 

@@ -82,7 +82,7 @@ async def _seed_indicator(
     assert existing.id is not None
     if await indicators_repository.latest_catalogue_digest(session, existing.id) == entry.digest:
         return
-    changes = indicators.definition_of_create(entry.body).model_dump()
+    changes = indicators.definition_of(entry.body).model_dump()
     await indicators.revise(session, actor, entry.body.code, changes, valid_from=None, if_match=None,
                             enforce_if_match=False, catalogue_digest=entry.digest)
     counts["indicator.revised"] += 1

@@ -150,8 +150,9 @@ def to_out(code: str, version: IndicatorVersion, cooperating: list[str]) -> Indi
     )
 
 
-def definition_of(out: IndicatorOut) -> IndicatorDefinition:
-    return IndicatorDefinition.model_validate(out.model_dump(include=set(IndicatorDefinition.model_fields)))
+def definition_of(model: IndicatorOut | IndicatorCreate) -> IndicatorDefinition:
+    """The definition fields of a stored version or of a creation request."""
+    return IndicatorDefinition.model_validate(model.model_dump(include=set(IndicatorDefinition.model_fields)))
 
 
 def etag(out: IndicatorOut) -> str:
@@ -223,7 +224,7 @@ async def define(
     session: AsyncSession, actor: Actor, body: IndicatorCreate, *, catalogue_digest: str | None = None
 ) -> IndicatorOut:
     """A new indicator, as version 1."""
-    definition = definition_of_create(body)
+    definition = definition_of(body)
     await validate(session, definition)
     if await repository.get_indicator(session, body.code) is not None:
         raise Conflict("indicator_exists", code=body.code)
@@ -236,10 +237,6 @@ async def define(
     record(session, actor, action="indicator.created", entity="indicator", entity_id=body.code,
            after=out.model_dump(mode="json"))
     return out
-
-
-def definition_of_create(body: IndicatorCreate) -> IndicatorDefinition:
-    return IndicatorDefinition.model_validate(body.model_dump(include=set(IndicatorDefinition.model_fields)))
 
 
 async def revise(
