@@ -7,6 +7,7 @@ utilization 14, disposal 9, support 6, public 4.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -873,3 +874,24 @@ async def test_revise_refuses_non_finite_targets(app: Any, client: httpx.AsyncCl
     assert await stored_counts(app) == before
     current = (await client.get("/v1/indicators/2.4.02", headers=bearer(editor))).json()
     assert (current["version"], current["target"]) == (1, None)
+
+
+async def test_concurrent_revisions_with_one_etag_make_one_version(app: Any, editor: str) -> None:
+    """Several PATCHes racing with the same If-Match: exactly one wins, the others get 412."""
+    transport = httpx.ASGITransport(app=app)
+    headers = bearer(editor, **{"If-Match": '"indicator-2.3.01-v1"'})
+
+    async def revise(value: int) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.patch("/v1/indicators/2.3.01", headers=headers,
+                                        json={"target": {"year": 2030, "value": value}})
+            return response.status_code
+
+    # Use the token once first: its last_used_at update would otherwise serialize the racers.
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        assert (await http.get("/v1/me", headers=bearer(editor))).status_code == 200
+    statuses = await asyncio.gather(*(revise(value) for value in (50, 60, 70, 80)))
+    assert sorted(statuses) == [200, 412, 412, 412]
+    versions = await sql(app, "SELECT v.version FROM indicator_versions v JOIN indicators i ON i.id = v.indicator_id "
+                              "WHERE i.code = '2.3.01' ORDER BY v.version")
+    assert versions == [(1,), (2,)]

@@ -20,8 +20,12 @@ class IndicatorFilter:
     q: str | None = None
 
 
-async def get_indicator(session: AsyncSession, code: str) -> Indicator | None:
-    result = await session.execute(select(Indicator).where(col(Indicator.code) == code))
+async def get_indicator(session: AsyncSession, code: str, *, for_update: bool = False) -> Indicator | None:
+    """The indicator; ``for_update`` locks its row (PostgreSQL) so concurrent revisions queue up."""
+    query = select(Indicator).where(col(Indicator.code) == code)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(query)
     return result.scalar_one_or_none()
 
 

@@ -251,7 +251,7 @@ async def revise(
     catalogue_digest: str | None = None,
 ) -> tuple[IndicatorOut, bool]:
     """Apply ``changes`` as a new version. Answers the current definition and whether it changed."""
-    indicator = await repository.get_indicator(session, code)
+    indicator = await repository.get_indicator(session, code, for_update=True)
     if indicator is None:
         raise NotFound(entity="indicator", id=code)
     current = await get(session, code)
