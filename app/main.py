@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.audit.router import router as audit_router
@@ -16,7 +15,7 @@ from app.auth.router import router as auth_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.logging import configure_logging
-from app.core.middleware import GuardMiddleware
+from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
 from app.core.openapi import add_problem_schemas
 from app.core.problems import install_exception_handlers
 from app.departments.router import router as departments_router
@@ -73,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key",

@@ -529,7 +529,8 @@ async def test_cors_refuses_other_origins(app: Any, settings: Settings) -> None:
         preflight = await http.options("/v1/departments", headers={
             "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
         simple = await http.get("/v1/departments", headers=bearer(admin, Origin="https://evil.example"))
-    assert preflight.status_code == 400
+    problem = assert_problem(preflight, 400, "cors_refused")
+    assert problem["detail"] == "Disallowed CORS origin."
     assert "access-control-allow-origin" not in preflight.headers
     assert simple.status_code == 200
     assert "access-control-allow-origin" not in simple.headers

@@ -53,6 +53,7 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
                            "valid_from must not be earlier than the current version's ({current}).",
                            "valid_from 不得早于当前版本的生效时间（{current}）。"),
     "invalid_indicator": ("Validation failed", "校验失败", "{reason}", "{reason_zh}"),
+    "cors_refused": ("CORS preflight refused", "跨域预检被拒绝", "{reason}.", "跨域请求不被允许：{reason}。"),
     "invalid_cursor": ("Bad request", "请求错误", "The cursor is not valid for this list.",
                        "分页游标无效。"),
     "database_unavailable": ("Service unavailable", "服务暂不可用",

@@ -12,6 +12,9 @@ import re
 import uuid
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import preferred_language
@@ -146,3 +149,18 @@ class GuardMiddleware:
             ],
         })
         await send({"type": "http.response.body", "body": payload})
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with a refused preflight answered as problem+json."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        reason = bytes(response.body).decode()
+        lang = preferred_language(request_headers.get("accept-language"))
+        body = problem_body(status=400, code="cors_refused", lang=lang, params={"reason": reason})
+        headers = {key: value for key, value in response.headers.items()
+                   if key.lower().startswith("access-control-")}
+        return JSONResponse(body, status_code=400, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
