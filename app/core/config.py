@@ -32,7 +32,6 @@ class Settings(BaseSettings):
     token_default_expiry_days: int = Field(default=365, ge=1)
     token_touch_interval_seconds: int = Field(default=60, ge=0)
     retry_after_seconds: int = Field(default=5, ge=1)
-    public_base_url: str = "http://127.0.0.1:8000"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
