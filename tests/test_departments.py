@@ -178,7 +178,7 @@ async def test_unknown_department_is_404_in_chinese(client: httpx.AsyncClient, r
     response = await client.get("/v1/departments/nope", headers=bearer(reader, **{"Accept-Language": "zh-CN"}))
     body = assert_problem(response, 404, "not_found")
     assert body["title"] == "未找到"
-    assert body["detail"] == "department 'nope' 不存在或您无权查看。"
+    assert body["detail"] == "部门“nope”不存在或您无权查看。"
 
 
 # --- Creating -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from app.core.i18n import Language
 # code → (English title, Chinese title, English detail, Chinese detail); details are templates.
 MESSAGES: dict[str, tuple[str, str, str, str]] = {
     "not_found": ("Not found", "未找到", "No {entity} '{id}' exists or it is not visible to you.",
-                  "{entity} '{id}' 不存在或您无权查看。"),
+                  "{entity}“{id}”不存在或您无权查看。"),
     "route_not_found": ("Not found", "未找到", "There is no such route: {path}.", "不存在该路径：{path}。"),
     "method_not_allowed": ("Method not allowed", "方法不被允许", "{method} is not allowed on {path}.",
                            "{path} 不支持 {method} 方法。"),
@@ -66,9 +66,23 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+# Entity names as they read in Chinese texts.
+ENTITIES_ZH = {
+    "indicator": "指标",
+    "department": "部门",
+    "token": "令牌",
+    "submission": "填报",
+    "cell": "无废细胞",
+    "file": "文件",
+    "webhook": "订阅",
+}
+
+
 def render_text(code: str, lang: Language, params: Mapping[str, Any]) -> tuple[str, str]:
     title_en, title_zh, detail_en, detail_zh = MESSAGES[code]
     values = dict(params)
+    if lang == "zh" and "entity" in values:
+        values["entity"] = ENTITIES_ZH.get(str(values["entity"]), values["entity"])
     values.setdefault("reason_zh", values.get("reason", ""))
     template = detail_zh if lang == "zh" else detail_en
     try:
