@@ -8,7 +8,10 @@ from app.cells import models as cells_models
 from app.core.models import SQLModel
 from app.departments import models as departments_models
 from app.events import models as events_models
+from app.files import models as files_models
+from app.idempotency import models as idempotency_models
 from app.indicators import models as indicators_models
+from app.submissions import models as submissions_models
 
 metadata = SQLModel.metadata
 
@@ -18,6 +21,9 @@ __all__ = [
     "cells_models",
     "departments_models",
     "events_models",
+    "files_models",
+    "idempotency_models",
     "indicators_models",
     "metadata",
+    "submissions_models",
 ]

@@ -1,0 +1,42 @@
+"""Period labels and their Asia/Shanghai boundaries, worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from app.core.periods import parse_period, today_in_shanghai
+
+
+@pytest.mark.parametrize(
+    ("label", "frequency", "start", "end"),
+    [
+        ("2024", "annual", date(2024, 1, 1), date(2025, 1, 1)),
+        ("2025Q1", "quarterly", date(2025, 1, 1), date(2025, 4, 1)),
+        ("2025Q4", "quarterly", date(2025, 10, 1), date(2026, 1, 1)),
+        ("2024-02", "monthly", date(2024, 2, 1), date(2024, 3, 1)),
+        ("2025-12", "monthly", date(2025, 12, 1), date(2026, 1, 1)),
+    ],
+)
+def test_valid_labels(label: str, frequency: str, start: date, end: date) -> None:
+    period = parse_period(label)
+    assert period is not None
+    assert (period.frequency, period.start, period.end, period.label) == (frequency, start, end, label)
+
+
+@pytest.mark.parametrize("label", ["24", "2024Q0", "2024Q5", "2024-13", "2024-00", "2024-1", "2024q1", " 2024",
+                                   "2024-Q1", "2024H1", "", "２０２４", "2024\n", "2024-01\n"])
+def test_invalid_labels(label: str) -> None:
+    assert parse_period(label) is None
+
+
+def test_period_end_instant_is_shanghai_midnight() -> None:
+    period = parse_period("2025")
+    assert period is not None
+    assert period.end_instant.astimezone(UTC) == datetime(2025, 12, 31, 16, 0, tzinfo=UTC)
+
+
+def test_today_turns_at_shanghai_midnight() -> None:
+    assert today_in_shanghai(datetime(2025, 12, 31, 15, 59, tzinfo=UTC)) == date(2025, 12, 31)
+    assert today_in_shanghai(datetime(2025, 12, 31, 16, 0, tzinfo=UTC)) == date(2026, 1, 1)
