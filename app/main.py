@@ -19,8 +19,11 @@ from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
 from app.core.openapi import add_problem_schemas
 from app.core.problems import install_exception_handlers
 from app.departments.router import router as departments_router
+from app.files.router import router as files_router
 from app.health.router import router as health_router
+from app.idempotency.dependencies import install_replay_handler
 from app.indicators.router import router as indicators_router
+from app.submissions.router import router as submissions_router
 
 DESCRIPTION = """
 The system of record for Xinmi's (新密市) zero-waste city programme (无废城市): the 48 construction
@@ -61,11 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     install_exception_handlers(app)
+    install_replay_handler(app)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authenticate_request)])
     v1.include_router(auth_router)
     v1.include_router(departments_router)
     v1.include_router(indicators_router)
+    v1.include_router(submissions_router)
+    v1.include_router(files_router)
     v1.include_router(audit_router)
     app.include_router(v1)
     app.include_router(health_router)

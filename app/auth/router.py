@@ -13,6 +13,7 @@ from app.core.pagination import Page, PageDep, page_of
 from app.core.routing import ApiRoute
 from app.departments import service as departments
 from app.departments.schemas import DepartmentOut
+from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(tags=["auth"], route_class=ApiRoute)
 
@@ -35,7 +36,8 @@ async def get_me(caller: Caller, session: SessionDep) -> Me:
 
 
 @router.post("/departments/{code}/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED,
-             operation_id="createToken", tags=["departments"], responses=problem_responses(403, 404))
+             operation_id="createToken", dependencies=[Idempotent], tags=["departments"],
+             responses=problem_responses(403, 404))
 async def create_token(
     code: str, body: TokenCreate, session: SessionDep, caller: AdminCaller, request: Request, response: Response
 ) -> TokenCreated:

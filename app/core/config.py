@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     token_default_expiry_days: int = Field(default=365, ge=1)
     token_touch_interval_seconds: int = Field(default=60, ge=0)
     retry_after_seconds: int = Field(default=5, ge=1)
+    outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
+                                     "the previous approved one carries a warning and needs a note.")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -63,6 +63,14 @@ def problem_body(
 
 def request_language(request: Request) -> Language:
     return preferred_language(request.headers.get("accept-language"))
+
+
+def language(request: Request) -> Language:
+    """The caller's language, as a dependency."""
+    return request_language(request)
+
+
+LanguageDep = Annotated[Language, Depends(language)]
 
 
 def request_id_of(request: Request) -> str | None:

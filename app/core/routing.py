@@ -43,6 +43,13 @@ class ApiRoute(APIRoute):
                 )
                 if not ok:
                     raise UnsupportedMediaType(expected=expected, actual=content_type or "(none)")
-            return await handler(request)
+                if "idempotency-key" in request.headers:
+                    # Read (and cache) the raw body now: the idempotency fingerprint needs it, and a
+                    # form is otherwise consumed as a stream before dependencies run.
+                    await request.body()
+            response = await handler(request)
+            # Dependencies that finish after the endpoint (idempotency) read the answer here.
+            request.state.response = response
+            return response
 
         return checked_handler

@@ -9,6 +9,7 @@ from app.core.pagination import Page, PageDep, page_of
 from app.core.routing import ApiRoute
 from app.departments import repository, service
 from app.departments.schemas import DepartmentCreate, DepartmentOut
+from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(prefix="/departments", tags=["departments"], route_class=ApiRoute)
 
@@ -31,7 +32,7 @@ async def get_department(code: str, session: SessionDep) -> DepartmentOut:
 
 
 @router.post("", response_model=DepartmentOut, status_code=status.HTTP_201_CREATED,
-             operation_id="createDepartment", responses=problem_responses(403, 409))
+             operation_id="createDepartment", dependencies=[Idempotent], responses=problem_responses(403, 409))
 async def create_department(
     body: DepartmentCreate, session: SessionDep, caller: AdminCaller, response: Response
 ) -> DepartmentOut:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,3 +132,20 @@ def add_cooperators(session: AsyncSession, version_id: int, departments: Sequenc
         IndicatorCooperator(version_id=version_id, department=code, position=position)
         for position, code in enumerate(departments)
     )
+
+
+async def version_in_force(session: AsyncSession, code: str, moment: datetime) -> IndicatorVersion | None:
+    """The definition of ``code`` in force at ``moment``: the newest version valid from before it, or
+    the first version when the moment precedes them all."""
+    base = (
+        select(IndicatorVersion)
+        .join(Indicator, col(Indicator.id) == col(IndicatorVersion.indicator_id))
+        .where(col(Indicator.code) == code)
+    )
+    result = await session.execute(
+        base.where(col(IndicatorVersion.valid_from) < moment).order_by(col(IndicatorVersion.version).desc()).limit(1)
+    )
+    version = result.scalar_one_or_none()
+    if version is not None:
+        return version
+    return (await session.execute(base.order_by(col(IndicatorVersion.version)).limit(1))).scalar_one_or_none()

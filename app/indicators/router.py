@@ -10,6 +10,7 @@ from app.core.errors import NotFound
 from app.core.openapi import problem_responses
 from app.core.pagination import Page, PageDep, page_of
 from app.core.routing import ApiRoute
+from app.idempotency.dependencies import Idempotent
 from app.indicators import repository, service
 from app.indicators.repository import IndicatorFilter
 from app.indicators.schemas import Category, IndicatorCreate, IndicatorOut, IndicatorPatch, Kind
@@ -70,6 +71,7 @@ async def list_indicator_versions(code: str, session: SessionDep, page: PageDep)
 
 
 @router.post("", response_model=IndicatorOut, status_code=status.HTTP_201_CREATED, operation_id="createIndicator",
+             dependencies=[Idempotent],
              responses={**problem_responses(403, 409), 201: {"headers": ETAG_HEADER}})
 async def create_indicator(
     body: IndicatorCreate, session: SessionDep, caller: IndicatorsAdminCaller, response: Response

@@ -12,6 +12,7 @@ from app.audit.service import record
 from app.core.actor import Actor
 from app.core.concurrency import etag_for, require_if_match
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.issues import issue
 from app.core.problems import validation_errors
 from app.core.timeutil import utcnow
 from app.departments import repository as departments
@@ -43,8 +44,7 @@ ISSUES: dict[str, tuple[str, str]] = {
 
 
 def _issue(loc: list[str | int], kind: str) -> dict[str, Any]:
-    english, chinese = ISSUES[kind]
-    return {"loc": loc, "msg": english, "msg_zh": chinese, "type": kind}
+    return issue(loc, kind, ISSUES)
 
 
 def value_issues(loc: list[str | int], value: object, value_type: str) -> list[dict[str, Any]]:

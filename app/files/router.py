@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from app.auth.dependencies import Caller, RequireScope
+from app.core.actor import Actor
+from app.core.db import SessionDep
+from app.core.openapi import problem_responses
+from app.core.routing import ApiRoute
+from app.files import service, storage
+from app.files.models import MEDIA_TYPES
+from app.files.schemas import FileOut
+
+router = APIRouter(prefix="/files", tags=["files"], route_class=ApiRoute)
+
+FileWriter = Annotated[Actor, Depends(RequireScope("submissions:write", "cells:write"))]
+FileId = Annotated[str, Path(description="The id answered by `uploadFile`.")]
+
+_STRING = {"schema": {"type": "string"}}
+UPLOADED: dict[int | str, dict[str, Any]] = {
+    201: {"headers": {"Location": {"description": "`/v1/files/{id}`.", **_STRING}}},
+}
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file's bytes, in the media type recognised at upload.",
+        "content": {media: {"schema": {"type": "string", "contentMediaType": media}} for media in MEDIA_TYPES},
+        "headers": {
+            "ETag": {"description": "The quoted SHA-256 of the content.", **_STRING},
+            "Content-Disposition": {"description": "`attachment` with the uploaded name (RFC 6266 `filename*`).",
+                                    **_STRING},
+        },
+    },
+}
+
+
+@router.post("", response_model=FileOut, status_code=status.HTTP_201_CREATED, operation_id="uploadFile",
+             responses={**problem_responses(403), **UPLOADED})
+async def upload_file(
+    file: Annotated[UploadFile, File(description="The file: JPEG, PNG, PDF or XLSX, recognised by content.")],
+    session: SessionDep,
+    caller: FileWriter,
+    request: Request,
+    response: Response,
+) -> FileOut:
+    """Upload an evidence file (`submissions:write` or `cells:write`) as `multipart/form-data`.
+
+    The type is recognised from the content alone (JPEG, PNG, PDF, XLSX; anything else 415
+    `unsupported_file_type`), never from the name or the part's `Content-Type`. Name the answered
+    `id` in a submission's `evidence` or an inspection's `photos`; whoever may read those may then
+    download the file.
+    """
+    stored = await service.upload(session, caller, request.app.state.settings, file)
+    response.headers["Location"] = f"/v1/files/{stored.id}"
+    return FileOut.model_validate(stored)
+
+
+@router.get("/{file_id}", response_class=FileResponse, operation_id="downloadFile",
+            responses={**problem_responses(404), **DOWNLOAD})
+async def download_file(file_id: FileId, session: SessionDep, caller: Caller, request: Request) -> FileResponse:
+    """Download a file: for its uploading department, and for whoever may read a submission that
+    names it as evidence; 404 for everyone else."""
+    stored = await service.get_readable(session, caller, file_id)
+    path, stat_result = await storage.locate(request.app.state.settings.files_dir, stored.sha256)
+    return FileResponse(
+        path,
+        media_type=stored.media_type,
+        stat_result=stat_result,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename, safe='')}",
+            "ETag": f'"{stored.sha256}"',
+            "Cache-Control": "private, max-age=0",
+        },
+    )
