@@ -426,3 +426,16 @@ async def test_upload_is_audited(app: Any, client: httpx.AsyncClient, uploaded: 
     after_text = str(after)
     assert hashlib.sha256(pdf_bytes()).hexdigest() in after_text
     assert "application/pdf" in after_text
+
+
+async def test_upload_with_idempotency_key_replays(app: Any, client: httpx.AsyncClient) -> None:
+    token = await make_token(app, "sthj", ["submissions:write"])
+    headers = bearer(token, **{"Idempotency-Key": "upload-1"})
+    files = {"file": ("scan.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}
+    first = await client.post("/v1/files", headers=headers, files=files)
+    again = await client.post("/v1/files", headers=headers, files=files)
+    assert first.status_code == 201
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await sql(app, "SELECT count(*) FROM files") == [(1,)]

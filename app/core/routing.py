@@ -43,10 +43,6 @@ class ApiRoute(APIRoute):
                 )
                 if not ok:
                     raise UnsupportedMediaType(expected=expected, actual=content_type or "(none)")
-                if "idempotency-key" in request.headers:
-                    # Read (and cache) the raw body now: the idempotency fingerprint needs it, and a
-                    # form is otherwise consumed as a stream before dependencies run.
-                    await request.body()
             response = await handler(request)
             # Dependencies that finish after the endpoint (idempotency) read the answer here.
             request.state.response = response

@@ -14,6 +14,7 @@ from app.core.routing import ApiRoute
 from app.files import service, storage
 from app.files.models import MEDIA_TYPES
 from app.files.schemas import FileOut
+from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(prefix="/files", tags=["files"], route_class=ApiRoute)
 
@@ -38,7 +39,7 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", response_model=FileOut, status_code=status.HTTP_201_CREATED, operation_id="uploadFile",
-             responses={**problem_responses(403), **UPLOADED})
+             dependencies=[Idempotent], responses={**problem_responses(403), **UPLOADED})
 async def upload_file(
     file: Annotated[UploadFile, File(description="The file: JPEG, PNG, PDF or XLSX, recognised by content.")],
     session: SessionDep,

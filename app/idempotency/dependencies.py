@@ -39,12 +39,29 @@ class IdempotentReplay(Exception):
         super().__init__("replay")
 
 
-def request_fingerprint(request: Request, body: bytes) -> str:
+async def request_fingerprint(request: Request) -> str:
+    """SHA-256 of what the request asks for: method, path, query and body.
+
+    A multipart body is fingerprinted by its fields and file contents, not its bytes: a retry of the
+    same upload carries a new random boundary.
+    """
     digest = hashlib.sha256()
     for part in (request.method, request.url.path, request.url.query):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(body)
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form = await request.form()
+        for name, field in sorted(form.multi_items(), key=lambda item: item[0]):
+            digest.update(name.encode() + b"\0")
+            if isinstance(field, str):
+                digest.update(field.encode())
+            else:
+                content = await field.read()
+                await field.seek(0)
+                digest.update(f"{field.filename}\0".encode() + hashlib.sha256(content).digest())
+            digest.update(b"\0")
+    else:
+        digest.update(await request.body())
     return digest.hexdigest()
 
 
@@ -92,7 +109,7 @@ async def idempotent_request(
         raise BadRequest("invalid_idempotency_key")
     assert caller.token_id is not None
     database: Database = request.app.state.database
-    fingerprint = request_fingerprint(request, await request.body())
+    fingerprint = await request_fingerprint(request)
     # SQLite has one writer at a time and the request's transaction already holds it: claim inside
     # that transaction (a concurrent duplicate then waits and replays). Elsewhere claim in a
     # transaction of its own, committed at once, so a concurrent duplicate sees it running (409).
