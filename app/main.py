@@ -23,6 +23,7 @@ from app.files.router import router as files_router
 from app.health.router import router as health_router
 from app.idempotency.dependencies import install_replay_handler
 from app.indicators.router import router as indicators_router
+from app.submissions.excel_router import router as submissions_excel_router
 from app.submissions.router import router as submissions_router
 
 DESCRIPTION = """
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(auth_router)
     v1.include_router(departments_router)
     v1.include_router(indicators_router)
+    v1.include_router(submissions_excel_router)  # before /submissions/{id}
     v1.include_router(submissions_router)
     v1.include_router(files_router)
     v1.include_router(audit_router)
