@@ -78,6 +78,10 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
                     "部门不能审核本部门的填报。"),
     "submission_exists": ("Conflict", "冲突", "A submission for this indicator and period exists (id {id}).",
                           "该指标该期间已有填报（id {id}）。"),
+    "batch_conflict": ("Conflict", "冲突",
+                       "Another request stored one of these submissions meanwhile; nothing was written. "
+                       "Send the batch again to see which.",
+                       "其他请求同时保存了本批次中的某项填报，本批次未写入任何数据。请重新提交以查看冲突项。"),
     "submission_locked": ("Conflict", "冲突", "A {status} submission cannot be edited.",
                           "状态为 {status} 的填报不能修改。"),
     "invalid_transition": ("Conflict", "冲突", "Cannot {action} a {status} submission.",

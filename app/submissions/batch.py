@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.actor import Actor
-from app.core.errors import Unprocessable
+from app.core.errors import Conflict, Unprocessable
 from app.core.issues import issue, prefixed
 from app.submissions import repository
 from app.submissions.models import Submission
@@ -43,4 +44,9 @@ async def check_all(session: AsyncSession, actor: Actor, items: list[SubmissionC
 
 
 async def create_all(session: AsyncSession, actor: Actor, checked: list[Checked], now: datetime) -> list[Submission]:
-    return [await store_new(session, actor, item, now) for item in checked]
+    try:
+        async with session.begin_nested():
+            return [await store_new(session, actor, item, now) for item in checked]
+    except IntegrityError:
+        # A concurrent request stored one of these after the check; a retry will say which.
+        raise Conflict("batch_conflict") from None

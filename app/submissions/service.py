@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -99,7 +100,16 @@ async def create(session: AsyncSession, actor: Actor, body: SubmissionCreate, no
     except Refusal as refusal:
         raise_refusal(refusal)
         raise
-    return await store_new(session, actor, checked, now)
+    try:
+        async with session.begin_nested():
+            return await store_new(session, actor, checked, now)
+    except IntegrityError:
+        # A concurrent request stored the same indicator and period after our check.
+        existing = await repository.find_existing(session, [(checked.indicator, checked.period.label)])
+        if not existing:
+            raise
+        existing_id = next(iter(existing.values()))
+        raise Conflict("submission_exists", id=existing_id, extra={"existing_id": existing_id}) from None
 
 
 async def visible(session: AsyncSession, actor: Actor, submission_id: int, *, for_update: bool = False) -> Submission:
