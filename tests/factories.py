@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from app.auth import service as tokens
@@ -46,3 +47,23 @@ async def sql(app: Any, query: str, **params: Any) -> list[Any]:
 async def sql_write(app: Any, query: str, **params: Any) -> None:
     async with app.state.database.engine.begin() as connection:
         await connection.execute(text(query), params)
+
+
+PROBLEM = "application/problem+json"
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The answer is an RFC 9457 problem with the given status and code; answers its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert set(body) >= PROBLEM_FIELDS
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:zwc:problem:{code}"
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body

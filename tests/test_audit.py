@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import bearer, make_token, sql, sql_write
+from tests.factories import assert_problem, bearer, make_token, sql, sql_write
 
-PROBLEM = "application/problem+json"
 EVENT_FIELDS = {"id", "at", "department", "token_id", "request_id", "action", "entity", "entity_id", "before",
                 "after"}
 NEW_DEPARTMENT = {"code": "hbj", "name_zh": "新密市环境保护局", "name_en": "Environmental Protection Bureau",
@@ -20,13 +19,6 @@ NEW_DEPARTMENT = {"code": "hbj", "name_zh": "新密市环境保护局", "name_en
 SEED_COUNTS = {"department.created": 20, "indicator.created": 48}
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    return body
 
 
 @dataclass(frozen=True)

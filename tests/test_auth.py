@@ -11,9 +11,7 @@ import httpx
 import pytest
 
 from app.core.timeutil import utcnow
-from tests.factories import bearer, make_token, sql
-
-PROBLEM = "application/problem+json"
+from tests.factories import PROBLEM, bearer, make_token, sql
 
 
 @pytest.fixture

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import bearer, make_token, sql
+from tests.factories import assert_problem, bearer, make_token, sql
 
-PROBLEM = "application/problem+json"
 CATALOGUE = Path(__file__).resolve().parents[1] / "app" / "catalogue" / "data" / "departments.csv"
 DEPARTMENT_FIELDS = {"code", "name_zh", "name_en", "kind", "created_at", "updated_at"}
 NEW = {"code": "hbj", "name_zh": "新密市环境保护局", "name_en": "Environmental Protection Bureau", "kind": "department"}
@@ -28,14 +27,6 @@ SEEDED = catalogue_departments()
 SEEDED_CODES = sorted(row["code"] for row in SEEDED)
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert {"type", "title", "detail"} <= set(body)
-    return body
 
 
 def assert_utc_timestamp(value: str) -> datetime:

@@ -10,10 +10,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from tests.factories import bearer, make_token, sql
+from tests.factories import assert_problem, bearer, make_token, sql
 from tests.test_files import png_bytes
 
-PROBLEM = "application/problem+json"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BOUNDARY = "zwc-excel-test-boundary"
 
@@ -71,13 +70,6 @@ async def counts(app: Any) -> tuple[int, int, int]:
     return found[0], found[1], found[2]
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    return dict(body)
 
 
 @pytest.fixture

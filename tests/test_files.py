@@ -21,9 +21,8 @@ from app.core.config import Settings
 from app.core.errors import PayloadTooLarge
 from app.files import service
 from app.main import create_app
-from tests.factories import bearer, make_token, sql, sql_write
+from tests.factories import assert_problem, bearer, make_token, sql, sql_write
 
-PROBLEM = "application/problem+json"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -79,13 +78,6 @@ def stored_blobs(settings: Settings) -> list[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    return body
 
 
 async def upload(client: httpx.AsyncClient, token: str, content: bytes, filename: str = "evidence.bin",

@@ -19,30 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import migrations
 from app.core.config import Settings
 from app.main import create_app
-from tests.factories import bearer, make_token, sql, sql_write
+from tests.factories import PROBLEM, assert_problem, bearer, make_token, sql, sql_write
 
-PROBLEM = "application/problem+json"
-PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
 SEEDED_DEPARTMENTS = 20
 NEW_DEPARTMENT = {"code": "newdep", "name_zh": "新部门", "name_en": "New department"}
 UNREACHABLE_POSTGRES = "postgresql://postgres@127.0.0.1:1/zwc"
 WELL_SHAPED_TOKEN = "zwc_" + "Ab9_-" * 8 + "xyz"  # 43 URL-safe characters after the prefix
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The answer is an RFC 9457 problem with the given status and code; answers its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert set(body) >= PROBLEM_FIELDS
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:zwc:problem:{code}"
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    return body
 
 
 @pytest.fixture

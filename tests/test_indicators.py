@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import bearer, make_token, sql
+from tests.factories import PROBLEM, assert_problem, bearer, make_token, sql
 
-PROBLEM = "application/problem+json"
 SHANGHAI_2016 = datetime(2015, 12, 31, 16, 0, tzinfo=UTC)  # 2016-01-01T00:00:00+08:00
 
 ALL_CODES = [
@@ -86,13 +85,6 @@ def instant(text: str) -> datetime:
     return parsed
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    return body
 
 
 def issues(body: dict[str, Any]) -> list[tuple[list[Any], str]]:

@@ -27,10 +27,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.factories import bearer, make_token, sql
+from tests.factories import assert_problem, bearer, make_token, sql
 from tests.test_files import png_bytes, upload
 
-PROBLEM = "application/problem+json"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TABLES = ("submissions", "submission_revisions", "submission_evidence_files", "audit_events", "outbox_events")
 
@@ -64,13 +63,6 @@ async def sthj(app: Any) -> str:
     return await make_token(app, "sthj", ["submissions:write"], name="sthj writer")
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    return body
 
 
 def issues(body: dict[str, Any]) -> list[tuple[list[Any], str]]:

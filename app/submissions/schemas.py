@@ -73,8 +73,9 @@ class SubmissionWarning(BaseModel):
     msg: str
 
 
-class SubmissionOut(BaseModel):
-    id: int
+class SubmissionPreview(BaseModel):
+    """A submission's fields as they are (or, in a dry run, would be) stored."""
+
     indicator: str
     period: str
     department: str
@@ -85,27 +86,16 @@ class SubmissionOut(BaseModel):
     evidence: list[EvidenceLink | str]
     status: Status
     warnings: list[SubmissionWarning]
+
+
+class SubmissionOut(SubmissionPreview):
+    id: int
     version: int
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
     approved_at: datetime | None
     reviewer_note: str | None
-
-
-class SubmissionPreview(BaseModel):
-    """What a dry run would create."""
-
-    indicator: str
-    period: str
-    department: str
-    value: bool | int | float | None
-    numerator: float | None
-    denominator: float | None
-    note: str | None
-    evidence: list[EvidenceLink | str]
-    status: Status
-    warnings: list[SubmissionWarning]
 
 
 class RevisionOut(BaseModel):
