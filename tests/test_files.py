@@ -431,3 +431,26 @@ async def test_upload_with_idempotency_key_replays(app: Any, client: httpx.Async
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert await sql(app, "SELECT count(*) FROM files") == [(1,)]
+
+
+@pytest.mark.parametrize("range_header", ["bytes=abc", "items=0-1", "bytes=5-2", "bytes=999999-"])
+async def test_unusable_range_is_ignored_and_the_whole_file_sent(app: Any, client: httpx.AsyncClient,
+                                                                 range_header: str) -> None:
+    token = await make_token(app, "sthj", ["submissions:write"])
+    content = b"%PDF-1.4\n" + b"x" * 100 + b"\n%%EOF\n"
+    uploaded = await client.post("/v1/files", headers=bearer(token),
+                                 files={"file": ("a.pdf", content, "application/pdf")})
+    response = await client.get(f"/v1/files/{uploaded.json()['id']}",
+                                headers=bearer(token, Range=range_header))
+    assert response.status_code == 200
+    assert response.content == content
+
+
+async def test_a_valid_range_is_served_partially(app: Any, client: httpx.AsyncClient) -> None:
+    token = await make_token(app, "sthj", ["submissions:write"])
+    content = b"%PDF-1.4\n" + b"0123456789" + b"\n%%EOF\n"
+    uploaded = await client.post("/v1/files", headers=bearer(token),
+                                 files={"file": ("a.pdf", content, "application/pdf")})
+    response = await client.get(f"/v1/files/{uploaded.json()['id']}", headers=bearer(token, Range="bytes=9-13"))
+    assert response.status_code == 206
+    assert response.content == b"01234"

@@ -4,7 +4,6 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse
 
 from app.auth.dependencies import Caller, RequireScope
 from app.core.actor import Actor
@@ -13,6 +12,7 @@ from app.core.openapi import problem_responses
 from app.core.routing import ApiRoute
 from app.files import service, storage
 from app.files.models import MEDIA_TYPES
+from app.files.responses import EvidenceFileResponse
 from app.files.schemas import FileOut
 from app.idempotency.dependencies import Idempotent
 
@@ -59,14 +59,14 @@ async def upload_file(
     return FileOut.model_validate(stored)
 
 
-@router.get("/{file_id}", response_class=FileResponse, operation_id="downloadFile",
+@router.get("/{file_id}", response_class=EvidenceFileResponse, operation_id="downloadFile",
             responses={**problem_responses(404), **DOWNLOAD})
-async def download_file(file_id: FileId, session: SessionDep, caller: Caller, request: Request) -> FileResponse:
+async def download_file(file_id: FileId, session: SessionDep, caller: Caller, request: Request) -> EvidenceFileResponse:
     """Download a file: for its uploading department, and for whoever may read a submission that
     names it as evidence; 404 for everyone else."""
     stored = await service.get_readable(session, caller, file_id)
     path, stat_result = await storage.locate(request.app.state.settings.files_dir, stored.sha256)
-    return FileResponse(
+    return EvidenceFileResponse(
         path,
         media_type=stored.media_type,
         stat_result=stat_result,
