@@ -12,6 +12,8 @@ from app import __version__
 from app.audit.router import router as audit_router
 from app.auth.dependencies import authenticate_request
 from app.auth.router import router as auth_router
+from app.cells.public_router import router as public_cells_router
+from app.cells.router import router as cells_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.logging import configure_logging
@@ -73,10 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(indicators_router)
     v1.include_router(submissions_excel_router)  # before /submissions/{id}
     v1.include_router(submissions_router)
+    v1.include_router(cells_router)
     v1.include_router(files_router)
     v1.include_router(audit_router)
     app.include_router(v1)
     app.include_router(health_router)
+    app.include_router(public_cells_router)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -50,7 +50,7 @@ def query(url: str, sql: str) -> list[tuple[object, ...]]:
 
 
 def counts(url: str) -> dict[str, int]:
-    tables = ["departments", "towns", "cell_types", "cell_criteria", "cell_type_criteria", "indicators",
+    tables = ["departments", "towns", "cell_types", "cell_criteria", "cell_type_criteria", "cells", "indicators",
               "indicator_versions", "indicator_cooperators", "audit_events", "api_tokens"]
     return {table: int(query(url, f"SELECT count(*) FROM {table}")[0][0]) for table in tables}
 
@@ -74,6 +74,13 @@ def test_seed_on_an_empty_database_loads_the_whole_catalogue(empty_database_url:
     assert found["cell_types"] == 10
     assert found["cell_criteria"] == 7
     assert found["cell_type_criteria"] == 65
+    # The plan's three named scenic areas, planned, applied for by wlj (the scenic type's department).
+    assert found["cells"] == 3
+    assert sorted(query(empty_database_url, "SELECT name, town, type, status, department FROM cells")) == [
+        ("三泉湖景区", "chengguan", "scenic", "planned", "wlj"),
+        ("伏羲山红石林景区", "fuxishan", "scenic", "planned", "wlj"),
+        ("银基国际旅游度假区", "micun", "scenic", "planned", "wlj"),
+    ]
     assert found["indicators"] == 48
     assert found["indicator_versions"] == 48
     kinds = dict(query(empty_database_url, "SELECT kind, count(*) FROM indicator_versions GROUP BY kind"))

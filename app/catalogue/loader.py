@@ -117,3 +117,8 @@ def cell_criteria() -> list[tuple[dict[str, Any], list[str] | None]]:
             None if applies == "all" else [code for code in applies.split(";") if code],
         ))
     return result
+
+
+def planned_cells() -> list[dict[str, str]]:
+    """The cells the plan names (status `planned`); `note` records how the town was chosen."""
+    return [{"type": r["type"], "name": r["name"], "town": r["town"]} for r in _rows("planned-cells.csv")]

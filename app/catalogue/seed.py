@@ -9,6 +9,7 @@ catalogue entry itself changes.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.catalogue import loader
 from app.catalogue import repository as reference
-from app.cells.models import CellCriterion, CellType, Town
+from app.cells import repository as cells_repository
+from app.cells.models import Cell, CellCriterion, CellType, Town
 from app.core.actor import Actor
 from app.core.models import SQLModel
 from app.core.timeutil import utcnow
@@ -68,7 +70,25 @@ async def seed(session: AsyncSession, actor: Actor) -> Counter[str]:
                before={"links": sorted(map(list, present))}, after={"links": sorted(map(list, wanted_links))})
     for entry in loader.indicators():
         await _seed_indicator(session, actor, counts, entry)
+    await _seed_planned_cells(session, actor, counts, now)
     return counts
+
+
+async def _seed_planned_cells(session: AsyncSession, actor: Actor, counts: Counter[str], now: datetime) -> None:
+    """The plan's named cells, matched by type and name; the type's responsible department applies."""
+    for values in loader.planned_cells():
+        if await cells_repository.find_by_type_and_name(session, values["type"], values["name"]) is not None:
+            continue
+        cell_type = await session.get(CellType, values["type"])
+        assert cell_type is not None
+        cell = Cell(type=values["type"], name=values["name"], town=values["town"],
+                    department=cell_type.responsible_department, status="planned", evidence=[], version=1,
+                    created_at=now, updated_at=now)
+        session.add(cell)
+        await session.flush()
+        counts["cell.planned"] += 1
+        record(session, actor, action="cell.planned", entity="cell", entity_id=str(cell.id),
+               after={**values, "department": cell.department, "status": "planned"})
 
 
 async def _seed_indicator(

@@ -1,0 +1,220 @@
+"""All SQL of the cell registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.cells.models import (
+    Cell,
+    CellCriterion,
+    CellEvaluation,
+    CellInspection,
+    CellQuota,
+    CellType,
+    CellTypeCriterion,
+    Certificate,
+    CertificateCounter,
+    Town,
+)
+from app.files.models import StoredFile
+
+
+@dataclass(frozen=True)
+class CellFilter:
+    type: str | None = None
+    status: str | None = None
+    town: str | None = None
+    year_start: datetime | None = None  # the year's bounds as instants (Asia/Shanghai)
+    year_end: datetime | None = None
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+async def cell_types(session: AsyncSession, *, after: str | None, limit: int) -> Sequence[CellType]:
+    query = select(CellType).order_by(col(CellType.code))
+    if after is not None:
+        query = query.where(col(CellType.code) > after)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def get_type(session: AsyncSession, code: str) -> CellType | None:
+    return await session.get(CellType, code)
+
+
+async def criteria_of(session: AsyncSession, types: Sequence[str]) -> dict[str, list[CellCriterion]]:
+    result = await session.execute(
+        select(col(CellTypeCriterion.cell_type), CellCriterion)
+        .join(CellCriterion, col(CellCriterion.code) == col(CellTypeCriterion.criterion))
+        .where(col(CellTypeCriterion.cell_type).in_(types))
+        .order_by(col(CellCriterion.bonus), col(CellCriterion.code))
+    )
+    found: dict[str, list[CellCriterion]] = {code: [] for code in types}
+    for cell_type, criterion in result:
+        found[cell_type].append(criterion)
+    return found
+
+
+async def town_exists(session: AsyncSession, code: str) -> bool:
+    return await session.get(Town, code) is not None
+
+
+async def get(session: AsyncSession, cell_id: int, *, for_update: bool = False) -> Cell | None:
+    query = select(Cell).where(col(Cell.id) == cell_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def find_by_type_and_name(session: AsyncSession, cell_type: str, name: str) -> Cell | None:
+    result = await session.execute(select(Cell).where(col(Cell.type) == cell_type, col(Cell.name) == name))
+    return result.scalars().first()
+
+
+async def list_cells(session: AsyncSession, filters: CellFilter, *, after_id: int | None,
+                     limit: int) -> Sequence[Cell]:
+    query = select(Cell).order_by(col(Cell.id))
+    for column, value in ((Cell.type, filters.type), (Cell.status, filters.status), (Cell.town, filters.town)):
+        if value is not None:
+            query = query.where(col(column) == value)
+    if filters.year_start is not None and filters.year_end is not None:
+        query = query.where(or_(
+            and_(col(Cell.created_at) >= filters.year_start, col(Cell.created_at) < filters.year_end),
+            and_(col(Cell.certified_at) >= filters.year_start, col(Cell.certified_at) < filters.year_end),
+        ))
+    if after_id is not None:
+        query = query.where(col(Cell.id) > after_id)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def expire_due(session: AsyncSession, today: date, now: datetime) -> Sequence[Any]:
+    """Mark certified cells whose validity ended before ``today`` as expired; answers those rows.
+
+    One conditional UPDATE … RETURNING: of two concurrent requests only one sees a given row change.
+    """
+    statement = (
+        update(Cell)
+        .where(col(Cell.status) == "certified", col(Cell.valid_until) < today)
+        .values(status="expired", version=col(Cell.version) + 1, updated_at=now)
+        .returning(col(Cell.id), col(Cell.type), col(Cell.certificate_no), col(Cell.valid_until))
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def files_of_department(session: AsyncSession, file_ids: Sequence[str], department: str) -> set[str]:
+    if not file_ids:
+        return set()
+    result = await session.execute(
+        select(col(StoredFile.id)).where(col(StoredFile.id).in_(file_ids), col(StoredFile.department) == department)
+    )
+    return set(result.scalars())
+
+
+async def latest_evaluation(session: AsyncSession, cell_id: int) -> CellEvaluation | None:
+    result = await session.execute(
+        select(CellEvaluation).where(col(CellEvaluation.cell_id) == cell_id)
+        .order_by(col(CellEvaluation.id).desc()).limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def next_certificate_seq(session: AsyncSession, year: int, cell_type: str) -> int:
+    """The next sequence number of (year, type), with the counter row locked until commit.
+
+    PostgreSQL: the row is created if absent, then locked (FOR UPDATE) before it is read, so
+    concurrent certifications queue on it. SQLite's BEGIN IMMEDIATE already serialises writers.
+    """
+    await session.execute(
+        _insert(session)(CertificateCounter).values(year=year, type=cell_type, last=0)
+        .on_conflict_do_nothing(index_elements=["year", "type"])
+    )
+    last = (await session.execute(
+        select(col(CertificateCounter.last))
+        .where(col(CertificateCounter.year) == year, col(CertificateCounter.type) == cell_type)
+        .with_for_update()
+    )).scalar_one()
+    await session.execute(
+        update(CertificateCounter)
+        .where(col(CertificateCounter.year) == year, col(CertificateCounter.type) == cell_type)
+        .values(last=last + 1)
+    )
+    return int(last) + 1
+
+
+async def get_certificate(session: AsyncSession, number: str) -> tuple[Certificate, Cell] | None:
+    result = await session.execute(
+        select(Certificate, Cell).join(Cell, col(Cell.id) == col(Certificate.cell_id))
+        .where(col(Certificate.certificate_no) == number)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def inspections(session: AsyncSession, cell_id: int, *, after_id: int | None,
+                      limit: int) -> Sequence[CellInspection]:
+    query = select(CellInspection).where(col(CellInspection.cell_id) == cell_id).order_by(col(CellInspection.id))
+    if after_id is not None:
+        query = query.where(col(CellInspection.id) > after_id)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def upsert_quota(session: AsyncSession, year: int, cell_type: str, quota: int, now: datetime) -> None:
+    statement = _insert(session)(CellQuota).values(year=year, type=cell_type, quota=quota, updated_at=now)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=["year", "type"], set_={"quota": quota, "updated_at": now}))
+
+
+async def get_quota(session: AsyncSession, year: int, cell_type: str) -> CellQuota | None:
+    result = await session.execute(
+        select(CellQuota).where(col(CellQuota.year) == year, col(CellQuota.type) == cell_type)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def summary(session: AsyncSession, year: int, year_end: datetime, last_day: date) -> dict[str, dict[str, Any]]:
+    """Per type: counts by current status, cells certified and valid at the year's end, cells whose
+    certificate was revoked during the year, and the year's quota. Three GROUP BY queries."""
+    figures: dict[str, dict[str, Any]] = {
+        code: {"planned": 0, "applied": 0, "certified": 0, "revoked": 0, "quota": None}
+        for code in (await session.execute(select(col(CellType.code)).order_by(col(CellType.code)))).scalars()
+    }
+    by_status = await session.execute(
+        select(col(Cell.type),
+               func.sum(case((col(Cell.status) == "planned", 1), else_=0)),
+               func.sum(case((col(Cell.status).in_(("applied", "evaluated")), 1), else_=0)))
+        .group_by(col(Cell.type))
+    )
+    for cell_type, planned, applied in by_status:
+        figures[cell_type].update(planned=int(planned or 0), applied=int(applied or 0))
+    year_start = year_end.replace(year=year_end.year - 1)
+    certificates = await session.execute(
+        select(
+            col(Cell.type),
+            func.count(func.distinct(case((and_(
+                col(Certificate.certified_at) < year_end, col(Certificate.valid_until) >= last_day,
+                or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= year_end),
+            ), col(Certificate.cell_id))))),
+            func.count(func.distinct(case((and_(
+                col(Certificate.revoked_at) >= year_start, col(Certificate.revoked_at) < year_end,
+            ), col(Certificate.cell_id))))),
+        )
+        .join(Cell, col(Cell.id) == col(Certificate.cell_id))
+        .group_by(col(Cell.type))
+    )
+    for cell_type, certified, revoked in certificates:
+        figures[cell_type].update(certified=int(certified or 0), revoked=int(revoked or 0))
+    quotas = await session.execute(select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
+    for cell_type, quota in quotas:
+        figures[cell_type]["quota"] = int(quota)
+    return figures

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+
+from app.auth.dependencies import Caller, RequireScope
+from app.cells import inspections, repository, service, workflow
+from app.cells.models import Cell
+from app.cells.repository import CellFilter
+from app.cells.schemas import (
+    CellCreate,
+    CellOut,
+    CellPatch,
+    CellStatus,
+    CellTypeOut,
+    CriterionOut,
+    EvaluationCreate,
+    EvaluationItem,
+    EvaluationOut,
+    InspectionCreate,
+    InspectionOut,
+    QuotaBody,
+    QuotaOut,
+    RevokeBody,
+    SummaryItem,
+)
+from app.core.actor import Actor
+from app.core.db import SessionDep
+from app.core.openapi import problem_responses
+from app.core.pagination import Page, PageDep, page_of
+from app.core.periods import today_in_shanghai
+from app.core.routing import ApiRoute
+from app.core.timeutil import SHANGHAI, utcnow
+from app.idempotency.dependencies import Idempotent
+
+router = APIRouter(tags=["cells"], route_class=ApiRoute, dependencies=[Depends(service.observe_expiry)])
+
+CellsWrite = Annotated[Actor, Depends(RequireScope("cells:write"))]
+CellsReview = Annotated[Actor, Depends(RequireScope("cells:review"))]
+CellId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Year = Annotated[int, Path(ge=2016, le=2100)]
+ETAG = {"ETag": {"description": "Strong ETag; send it as `If-Match` to edit.", "schema": {"type": "string"}}}
+
+
+async def _answer(session: SessionDep, caller: Actor, cell: Cell, response: Response) -> CellOut:
+    response.headers["ETag"] = service.etag(cell)
+    (out,) = await service.present(session, caller, [cell])
+    return out
+
+
+@router.get("/cell-types", response_model=Page[CellTypeOut], operation_id="listCellTypes",
+            responses=problem_responses())
+async def list_cell_types(caller: Caller, session: SessionDep, page: PageDep) -> Page[CellTypeOut]:
+    """Cell types with their checklist criteria (bonus items last), pass score and validity in years."""
+    position = page.position("cell_types", str)
+    rows = await repository.cell_types(session, after=position[0] if position else None, limit=page.limit + 1)
+    items, next_cursor = page_of(rows, page, "cell_types", lambda t: [t.code])
+    criteria = await repository.criteria_of(session, [t.code for t in items])
+    return Page[CellTypeOut](items=[
+        CellTypeOut(code=t.code, name_zh=t.name_zh, name_en=t.name_en, responsible_department=t.responsible_department,
+                    pass_score=t.pass_score, validity_years=t.validity_years,
+                    criteria=[CriterionOut(code=c.code, name_zh=c.name_zh, name_en=c.name_en,
+                                           max_points=c.max_points, bonus=c.bonus) for c in criteria[t.code]])
+        for t in items
+    ], next_cursor=next_cursor)
+
+
+@router.post("/cells", response_model=CellOut, status_code=status.HTTP_201_CREATED, operation_id="createCell",
+             dependencies=[Idempotent], responses={**problem_responses(403), 201: {"headers": ETAG}})
+async def create_cell(body: CellCreate, caller: CellsWrite, session: SessionDep, response: Response) -> CellOut:
+    """Apply for a cell (`cells:write`; the type's responsible department, or the lead office for every
+    type; 403 `not_responsible_for_type` otherwise). Answers 201 with `status: "applied"`; the caller's
+    department is recorded as the applicant."""
+    cell = await service.create(session, caller, body, utcnow())
+    response.headers["Location"] = f"/v1/cells/{cell.id}"
+    return await _answer(session, caller, cell, response)
+
+
+@router.get("/cells", response_model=Page[CellOut], operation_id="listCells", responses=problem_responses())
+async def list_cells(
+    caller: Caller, session: SessionDep, page: PageDep,
+    type_: Annotated[str | None, Query(alias="type", max_length=16)] = None,
+    status_: Annotated[CellStatus | None, Query(alias="status")] = None,
+    town: Annotated[str | None, Query(max_length=32)] = None,
+    year: Annotated[int | None, Query(ge=2016, le=2100, description="Created, or certified (current "
+                                                                    "certificate), in this year.")] = None,
+) -> Page[CellOut]:
+    """Every cell, oldest first. `year` keeps cells created in that year or whose current certificate
+    was issued in it (Asia/Shanghai). `contact` is null unless the caller may see it."""
+    position = page.position("cells", int)
+    bounds = (None, None) if year is None else tuple(
+        datetime.combine(date(y, 1, 1), time.min, tzinfo=SHANGHAI) for y in (year, year + 1))
+    rows = await repository.list_cells(
+        session, CellFilter(type=type_, status=status_, town=town, year_start=bounds[0], year_end=bounds[1]),
+        after_id=position[0] if position else None, limit=page.limit + 1,
+    )
+    items, next_cursor = page_of(rows, page, "cells", lambda c: [c.id])
+    return Page[CellOut](items=await service.present(session, caller, items), next_cursor=next_cursor)
+
+
+@router.get("/cells/summary", response_model=Page[SummaryItem], operation_id="summariseCells",
+            responses=problem_responses())
+async def summarise_cells(
+    _caller: Caller, session: SessionDep,
+    year: Annotated[int | None, Query(ge=2016, le=2100, description="Default: this year (Asia/Shanghai).")] = None,
+) -> Page[SummaryItem]:
+    """Per type: `planned` and `applied` (applied or evaluated) count cells in those statuses now;
+    `certified` counts cells certified and valid at the end of the year (not revoked by then);
+    `revoked` counts cells whose certificate was revoked during the year; `quota` is the year's quota;
+    `progress` = certified / quota (null without a quota). One page holds every type."""
+    chosen = year if year is not None else today_in_shanghai(utcnow()).year
+    return Page[SummaryItem](items=await inspections.summary(session, chosen), next_cursor=None)
+
+
+@router.get("/cells/{cell_id}", response_model=CellOut, operation_id="getCell",
+            responses={**problem_responses(404), 200: {"headers": ETAG}})
+async def get_cell(cell_id: CellId, caller: Caller, session: SessionDep, response: Response) -> CellOut:
+    """One cell with its `ETag`. A certified cell past its `valid_until` (Asia/Shanghai) reads as `expired`."""
+    return await _answer(session, caller, await service.get(session, cell_id), response)
+
+
+@router.patch("/cells/{cell_id}", response_model=CellOut, operation_id="editCell",
+              responses={**problem_responses(403, 404, 409, 412, 428), 200: {"headers": ETAG}})
+async def edit_cell(
+    cell_id: CellId, body: CellPatch, caller: CellsWrite, session: SessionDep, response: Response,
+    if_match: Annotated[str | None, Header(description="The ETag last read.")] = None,
+) -> CellOut:
+    """Edit a `planned`, `applied` or `evaluated` cell (same rights as applying; `If-Match` required);
+    certified, expired or revoked cells answer 409. `status: "applied"` applies for a planned cell."""
+    cell = await service.edit(session, caller, cell_id, body.model_dump(exclude_unset=True), if_match=if_match,
+                              now=utcnow())
+    return await _answer(session, caller, cell, response)
+
+
+@router.post("/cells/{cell_id}/evaluations", response_model=EvaluationOut, status_code=status.HTTP_201_CREATED,
+             operation_id="evaluateCell", dependencies=[Idempotent], responses=problem_responses(403, 404, 409))
+async def evaluate_cell(cell_id: CellId, body: EvaluationCreate, caller: CellsReview, session: SessionDep,
+                        response: Response) -> EvaluationOut:
+    """Score the checklist (`cells:review`, not the applicant's department). Points are whole numbers from
+    0 to each criterion's `max_points`, each criterion of the type at most once; `total` (bonus included)
+    and `passed` (total ≥ pass score) are computed. The cell becomes `evaluated`."""
+    evaluation = await workflow.evaluate(session, caller, cell_id, body, utcnow())
+    assert evaluation.id is not None
+    response.headers["Location"] = f"/v1/cells/{cell_id}/evaluations/{evaluation.id}"
+    return EvaluationOut(
+        id=evaluation.id, cell_id=evaluation.cell_id, date=evaluation.date, evaluator=evaluation.evaluator,
+        items=[EvaluationItem(**item) for item in evaluation.items], total=evaluation.total,
+        passed=evaluation.passed, note=evaluation.note, department=evaluation.department,
+        created_at=evaluation.created_at,
+    )
+
+
+@router.post("/cells/{cell_id}/certify", response_model=CellOut, operation_id="certifyCell",
+             responses=problem_responses(403, 404, 409))
+async def certify_cell(cell_id: CellId, caller: CellsReview, session: SessionDep, response: Response) -> CellOut:
+    """Certify (`cells:review`) when the latest evaluation since the last certificate passed (409
+    `no_evaluation` / `evaluation_not_passed` otherwise). Issues a new, never reused `certificate_no`;
+    `valid_until` = certification date (Asia/Shanghai) + the type's validity years."""
+    return await _answer(session, caller, await workflow.certify(session, caller, cell_id, utcnow()), response)
+
+
+@router.post("/cells/{cell_id}/revoke", response_model=CellOut, operation_id="revokeCell",
+             responses=problem_responses(403, 404, 409))
+async def revoke_cell(cell_id: CellId, body: RevokeBody, caller: CellsReview, session: SessionDep,
+                      response: Response) -> CellOut:
+    """`certified` → `revoked` with a `reason`; the certificate reads as revoked from then on."""
+    cell = await workflow.revoke(session, caller, cell_id, body.reason, utcnow())
+    return await _answer(session, caller, cell, response)
+
+
+@router.post("/cells/{cell_id}/inspections", response_model=InspectionOut, status_code=status.HTTP_201_CREATED,
+             operation_id="inspectCell", dependencies=[Idempotent], responses=problem_responses(403, 404))
+async def inspect_cell(cell_id: CellId, body: InspectionCreate, caller: CellsWrite, session: SessionDep,
+                       response: Response) -> InspectionOut:
+    """A field inspection (`cells:write`, the type's responsible department or the lead office). `photos`
+    are file ids uploaded by the caller's department. Send `Idempotency-Key` to retry safely."""
+    inspection = await inspections.inspect(session, caller, cell_id, body, utcnow())
+    response.headers["Location"] = f"/v1/cells/{cell_id}/inspections/{inspection.id}"
+    return inspections.present(inspection)
+
+
+@router.get("/cells/{cell_id}/inspections", response_model=Page[InspectionOut], operation_id="listCellInspections",
+            responses=problem_responses(403, 404))
+async def list_cell_inspections(cell_id: CellId, caller: CellsWrite, session: SessionDep,
+                                page: PageDep) -> Page[InspectionOut]:
+    """A cell's inspections, oldest first (the same rights as posting one)."""
+    cell = await service.get(session, cell_id)
+    service.require_writer(caller, await service.type_of(session, cell.type))
+    position = page.position("cell_inspections", int)
+    rows = await repository.inspections(session, cell_id, after_id=position[0] if position else None,
+                                        limit=page.limit + 1)
+    items, next_cursor = page_of(rows, page, "cell_inspections", lambda i: [i.id])
+    return Page[InspectionOut](items=[inspections.present(i) for i in items], next_cursor=next_cursor)
+
+
+@router.put("/cell-quotas/{year}/{type}", response_model=QuotaOut, operation_id="setCellQuota",
+            responses=problem_responses(403))
+async def set_cell_quota(year: Year, cell_type: Annotated[str, Path(alias="type", max_length=16)], body: QuotaBody,
+                         caller: CellsReview, session: SessionDep) -> QuotaOut:
+    """The number of certified cells of a type that Zhengzhou assigns for a year (`cells:review`)."""
+    quota = await inspections.set_quota(session, caller, year, cell_type, body.quota, utcnow())
+    return QuotaOut(year=quota.year, type=quota.type, quota=quota.quota, updated_at=quota.updated_at)

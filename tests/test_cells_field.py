@@ -1,0 +1,90 @@
+"""Inspections from mobile apps, quotas, and the summary per type worked out by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.factories import assert_problem, bearer, make_token, sql
+from tests.test_cells import act, applied, certified, evaluate, today
+from tests.test_files import png_bytes, upload
+
+
+def inspection(**overrides: Any) -> dict[str, Any]:
+    return {"inspected_at": "2026-05-01T09:30:00+08:00", "inspector": "赵巡查", "findings": "分类桶满溢",
+            "score": 85.5, "latitude": 34.5, "longitude": 113.4, **overrides}
+
+
+async def test_inspections_from_the_field(app: Any, client: httpx.AsyncClient) -> None:
+    jyj = await make_token(app, "jyj", ["cells:write"])
+    swj = await make_token(app, "swj", ["cells:write"])
+    cell = await applied(client, jyj)
+    url = f"/v1/cells/{cell['id']}/inspections"
+    own = (await upload(client, jyj, png_bytes(b"own"), "p.png", "image/png")).json()["id"]
+    theirs = (await upload(client, swj, png_bytes(b"theirs"), "q.png", "image/png")).json()["id"]
+
+    refused = await client.post(url, json=inspection(photos=[own, theirs]), headers=bearer(jyj))
+    body = assert_problem(refused, 422, "validation_failed")
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["photos", 1], "unknown_file")]
+    assert_problem(await client.post(url, json=inspection(latitude=-91), headers=bearer(jyj)), 422,
+                   "validation_failed")
+    assert_problem(await client.post(url, json=inspection(), headers=bearer(swj)), 403, "not_responsible_for_type")
+    assert (await sql(app, "SELECT COUNT(*) FROM cell_inspections"))[0][0] == 0
+
+    headers = bearer(jyj, **{"Idempotency-Key": "inspection-7"})
+    first = await client.post(url, json=inspection(photos=[own]), headers=headers)
+    again = await client.post(url, json=inspection(photos=[own]), headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    out = first.json()
+    assert (out["inspected_at"], out["photos"], out["department"], out["score"]) == (
+        "2026-05-01T01:30:00Z", [own], "jyj", 85.5)
+    assert (await sql(app, "SELECT COUNT(*) FROM cell_inspections"))[0][0] == 1
+    assert (await sql(app, "SELECT COUNT(*) FROM outbox_events WHERE event = 'cell.inspected'"))[0][0] == 1
+
+    listed = await client.get(url, headers=bearer(jyj))
+    assert listed.json() == {"items": [out], "next_cursor": None}
+    assert_problem(await client.get(url, headers=bearer(swj)), 403, "not_responsible_for_type")
+
+
+async def test_quotas_and_the_summary(app: Any, client: httpx.AsyncClient) -> None:
+    jyj = await make_token(app, "jyj", ["cells:write"])
+    reviewer = await make_token(app, "sthj", ["cells:review"])
+    writer_only = await make_token(app, "jyj", ["cells:write"])
+    year = today().year
+
+    assert_problem(await client.put(f"/v1/cell-quotas/{year}/school", json={"quota": 4}, headers=bearer(jyj)), 403,
+                   "scope_required")
+    assert_problem(await client.put(f"/v1/cell-quotas/{year}/school", json={"quota": -1},
+                                    headers=bearer(reviewer)), 422, "validation_failed")
+    assert_problem(await client.put(f"/v1/cell-quotas/{year}/castle", json={"quota": 1},
+                                    headers=bearer(reviewer)), 422, "validation_failed")
+    put = await client.put(f"/v1/cell-quotas/{year}/school", json={"quota": 5}, headers=bearer(reviewer))
+    assert put.status_code == 200, put.text
+    put = await client.put(f"/v1/cell-quotas/{year}/school", json={"quota": 4}, headers=bearer(reviewer))
+    assert (put.json()["year"], put.json()["type"], put.json()["quota"]) == (year, "school", 4)
+    assert await sql(app, "SELECT year, type, quota FROM cell_quotas") == [(year, "school", 4)]
+
+    # School: one applied, one evaluated, two certified of which one revoked this year.
+    await applied(client, jyj, name="甲")
+    evaluated = await applied(client, jyj, name="乙")
+    assert (await evaluate(client, reviewer, evaluated["id"])).status_code == 201
+    await certified(client, jyj, reviewer, name="丙")
+    gone = await certified(client, jyj, reviewer, name="丁")
+    assert (await act(client, reviewer, gone["id"], "revoke", {"reason": "不再符合"})).status_code == 200
+
+    response = await client.get(f"/v1/cells/summary?year={year}", headers=bearer(writer_only))
+    assert response.status_code == 200, response.text
+    by_type = {item["type"]: item for item in response.json()["items"]}
+    assert len(by_type) == 10
+    assert by_type["school"] == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "revoked": 1,
+                                 "quota": 4, "progress": 0.25}
+    # The plan's three scenic areas are planned; no quota, so no progress.
+    assert by_type["scenic"] == {"type": "scenic", "planned": 3, "applied": 0, "certified": 0, "revoked": 0,
+                                 "quota": None, "progress": None}
+    # Nothing was certified or revoked last year, and its quota is not this year's.
+    last = {i["type"]: i for i in (await client.get(f"/v1/cells/summary?year={year - 1}",
+                                                    headers=bearer(jyj))).json()["items"]}
+    assert (last["school"]["certified"], last["school"]["revoked"], last["school"]["quota"]) == (0, 0, None)
