@@ -88,3 +88,29 @@ async def test_quotas_and_the_summary(app: Any, client: httpx.AsyncClient) -> No
     last = {i["type"]: i for i in (await client.get(f"/v1/cells/summary?year={year - 1}",
                                                     headers=bearer(jyj))).json()["items"]}
     assert (last["school"]["certified"], last["school"]["revoked"], last["school"]["quota"]) == (0, 0, None)
+
+
+async def test_files_named_by_cells_are_readable_by_those_who_may_read_them(app: Any,
+                                                                             client: httpx.AsyncClient) -> None:
+    """Cell evidence: every token (cells are public to tokens). Inspection photos: the type's
+    responsible department, the lead office and reviewers only."""
+    jyj = await make_token(app, "jyj", ["cells:write"])
+    outsider = await make_token(app, "swj", ["cells:write"])
+    lead = await make_token(app, "lead", ["cells:write"])
+    reviewer = await make_token(app, "sthj", ["cells:review"])
+    evidence = (await upload(client, jyj, png_bytes(b"evidence"), "e.png", "image/png")).json()["id"]
+    photo = (await upload(client, jyj, png_bytes(b"photo"), "p.png", "image/png")).json()["id"]
+    unused = (await upload(client, jyj, png_bytes(b"unused"), "u.png", "image/png")).json()["id"]
+    cell = await applied(client, jyj, evidence=[evidence])
+    posted = await client.post(f"/v1/cells/{cell['id']}/inspections", json=inspection(photos=[photo]),
+                               headers=bearer(jyj))
+    assert posted.status_code == 201, posted.text
+    assert await sql(app, "SELECT role, file_id FROM cell_files ORDER BY role") == [
+        ("evidence", evidence), ("photo", photo)]
+
+    async def status(token: str, file_id: str) -> int:
+        return (await client.get(f"/v1/files/{file_id}", headers=bearer(token))).status_code
+
+    assert [await status(t, evidence) for t in (outsider, lead, reviewer)] == [200, 200, 200]
+    assert [await status(t, photo) for t in (outsider, lead, reviewer)] == [404, 200, 200]
+    assert [await status(t, unused) for t in (outsider, lead, reviewer)] == [404, 404, 404]

@@ -177,3 +177,15 @@ class CellQuota(SQLModel, table=True):
     type: str = Field(sa_column=Column(String(16), ForeignKey("cell_types.code"), primary_key=True))
     quota: int
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CellFile(SQLModel, table=True):
+    """Which uploaded files a cell's evidence or its inspections' photos name (who may read a file
+    follows from it)."""
+
+    __tablename__ = "cell_files"
+    __table_args__ = (CheckConstraint("role IN ('evidence', 'photo')", name="role"),)
+
+    cell_id: int = Field(sa_column=Column(Integer, ForeignKey("cells.id"), primary_key=True))
+    file_id: str = Field(sa_column=Column(String(32), ForeignKey("files.id"), primary_key=True, index=True))
+    role: str = Field(sa_column=Column(String(8), primary_key=True))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -16,6 +16,7 @@ from app.cells.models import (
     Cell,
     CellCriterion,
     CellEvaluation,
+    CellFile,
     CellInspection,
     CellQuota,
     CellType,
@@ -218,3 +219,21 @@ async def summary(session: AsyncSession, year: int, year_end: datetime, last_day
     for cell_type, quota in quotas:
         figures[cell_type]["quota"] = int(quota)
     return figures
+
+
+async def link_files(session: AsyncSession, cell_id: int, role: str, file_ids: Sequence[str], *,
+                     replace: bool) -> None:
+    """Record which files a cell names (its evidence, or its inspections' photos)."""
+    if replace:
+        await session.execute(
+            delete(CellFile).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
+        )
+        present: set[str] = set()
+    else:
+        result = await session.execute(
+            select(col(CellFile.file_id)).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
+        )
+        present = set(result.scalars())
+    session.add_all(CellFile(cell_id=cell_id, file_id=file_id, role=role)
+                    for file_id in dict.fromkeys(file_ids) if file_id not in present)
+    await session.flush()

@@ -112,6 +112,10 @@ async def _check_fields(session: AsyncSession, actor: Actor, fields: dict[str, A
     return issues
 
 
+def _file_ids(evidence: Sequence[Any]) -> list[str]:
+    return [item for item in evidence if isinstance(item, str)]
+
+
 def _plain(evidence: Sequence[Any]) -> list[Any]:
     return [item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in evidence]
 
@@ -136,6 +140,7 @@ async def create(session: AsyncSession, actor: Actor, body: CellCreate, now: dat
     session.add(cell)
     await session.flush()
     assert cell.id is not None
+    await repository.link_files(session, cell.id, "evidence", _file_ids(cell.evidence), replace=True)
     record(session, actor, action="cell.applied", entity="cell", entity_id=str(cell.id), after=snapshot(cell))
     emit(session, "cell.applied", entity="cell", entity_id=str(cell.id), data={**event_data(cell),
                                                                                "at": now.isoformat()})
@@ -174,6 +179,8 @@ async def edit(session: AsyncSession, actor: Actor, cell_id: int, changes: dict[
     cell.updated_at = now
     session.add(cell)
     await session.flush()
+    assert cell.id is not None
+    await repository.link_files(session, cell.id, "evidence", _file_ids(cell.evidence), replace=True)
     record(session, actor, action="cell.edited", entity="cell", entity_id=str(cell.id), before=before,
            after=snapshot(cell))
     if applying:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.cells.models import Cell, CellFile, CellType
 from app.core.actor import Actor
 from app.files.models import StoredFile
 from app.submissions.models import Submission, SubmissionEvidenceFile
@@ -28,3 +29,21 @@ async def readable_through_submission(session: AsyncSession, file_id: str, actor
         visible_to(actor),
     )
     return bool(await session.scalar(select(condition)))
+
+
+async def readable_through_cell(session: AsyncSession, file_id: str, actor: Actor) -> bool:
+    """Whether a cell names this file in a way the actor may read: a cell's evidence (every token reads
+    cells), or an inspection's photo (those who may read inspections: the type's responsible department,
+    the lead office, reviewers)."""
+    named = [col(CellFile.file_id) == file_id]
+    clauses = [exists().where(*named, col(CellFile.role) == "evidence")]
+    if actor.is_lead_office or actor.has_scope("cells:review"):
+        clauses.append(exists().where(*named))
+    elif actor.department is not None:
+        clauses.append(exists().where(
+            *named,
+            col(CellFile.cell_id) == col(Cell.id),
+            col(Cell.type) == col(CellType.code),
+            col(CellType.responsible_department) == actor.department,
+        ))
+    return bool(await session.scalar(select(or_(*clauses))))

@@ -76,7 +76,8 @@ async def upload(session: AsyncSession, actor: Actor, settings: Settings, upload
 
 
 async def get_readable(session: AsyncSession, actor: Actor, file_id: str) -> StoredFile:
-    """The file, when the caller's department uploaded it or may read a submission naming it.
+    """The file, when the caller's department uploaded it, or it is named by a submission the caller may
+    read, or by a cell's evidence or inspection photos the caller may read.
 
     Anything else is 404, never 403: an id is not confirmed to whoever may not read it.
     """
@@ -84,6 +85,7 @@ async def get_readable(session: AsyncSession, actor: Actor, file_id: str) -> Sto
     if stored is not None and (
         (actor.department is not None and stored.department == actor.department)
         or await repository.readable_through_submission(session, file_id, actor)
+        or await repository.readable_through_cell(session, file_id, actor)
     ):
         return stored
     raise NotFound(entity="file", id=file_id)
