@@ -409,3 +409,111 @@ async def test_public_certificate_shows_nothing_personal(client: httpx.AsyncClie
     assert "张老师" not in response.text
     assert "青屏大街" not in response.text
     assert_problem(await client.get("/public/certificates/XM-WF-2020-SCH-9999"), 404, "not_found")
+
+
+# ------------------------------------------------------------------------------- evaluations read
+
+
+async def test_evaluations_are_read_back_by_every_token(app: Any, client: httpx.AsyncClient, jyj: str,
+                                                        reviewer: str) -> None:
+    cell = await applied(client, jyj)
+    other = await applied(client, jyj, name="另一所学校")
+    outsider = await make_token(app, "swj", [])
+    posted = [await evaluate(client, reviewer, cell["id"], FAILING), await evaluate(client, reviewer, cell["id"])]
+    assert [p.status_code for p in posted] == [201, 201]
+    assert [(p.json()["total"], p.json()["passed"]) for p in posted] == [(79, False), (80, True)]
+    for response in posted:
+        location = response.headers["Location"]
+        assert location == f"/v1/cells/{cell['id']}/evaluations/{response.json()['id']}"
+        for token in (outsider, jyj, reviewer):
+            followed = await client.get(location, headers=bearer(token))
+            assert followed.status_code == 200, followed.text
+            assert followed.json() == response.json()
+
+    url = f"/v1/cells/{cell['id']}/evaluations"
+    listed = await client.get(url, headers=bearer(outsider))
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"items": [p.json() for p in posted], "next_cursor": None}
+    first = await client.get(f"{url}?limit=1", headers=bearer(outsider))
+    assert first.json()["items"] == [posted[0].json()]
+    rest = await client.get(f"{url}?limit=1&cursor={first.json()['next_cursor']}", headers=bearer(outsider))
+    assert rest.json() == {"items": [posted[1].json()], "next_cursor": None}
+    assert (await client.get(f"/v1/cells/{other['id']}/evaluations", headers=bearer(jyj))).json() == {
+        "items": [], "next_cursor": None}
+
+    evaluation_id = posted[0].json()["id"]
+    assert_problem(await client.get(f"/v1/cells/{other['id']}/evaluations/{evaluation_id}", headers=bearer(jyj)),
+                   404, "not_found")
+    assert_problem(await client.get(f"{url}/424242", headers=bearer(jyj)), 404, "not_found")
+    assert_problem(await client.get(f"/v1/cells/424242/evaluations/{evaluation_id}", headers=bearer(jyj)), 404,
+                   "not_found")
+    assert_problem(await client.get("/v1/cells/424242/evaluations", headers=bearer(jyj)), 404, "not_found")
+    assert_problem(await client.get(f"{url}/0", headers=bearer(jyj)), 422, "validation_failed")
+    cells_cursor = (await client.get("/v1/cells?limit=1", headers=bearer(jyj))).json()["next_cursor"]
+    assert_problem(await client.get(f"{url}?cursor={cells_cursor}", headers=bearer(jyj)), 400, "invalid_cursor")
+    assert_problem(await client.get(url), 401, "token_missing")
+
+
+# ---------------------------------------------------------------------------------- Excel export
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+HEADERS = ["编号", "类型", "名称", "乡镇", "地址", "状态", "证书编号", "认证日期", "有效期至", "联系方式"]
+
+
+async def test_the_list_as_a_workbook(app: Any, client: httpx.AsyncClient, jyj: str, reviewer: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    from app.cells import export
+
+    await applied(client, jyj, name="一中")
+    await certified(client, jyj, reviewer, name="二中", town="micun", address=None)
+    await applied(client, jyj, name="三中", contact=None)
+    outsider = await make_token(app, "swj", [])
+    towns = dict(await sql(app, "SELECT code, name_zh FROM towns"))
+
+    async def sheet_rows(token: str, query: str) -> list[list[Any]]:
+        response = await client.get(f"/v1/cells?{query}&format=xlsx", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == XLSX
+        assert response.headers["content-disposition"].startswith("attachment; filename=")
+        workbook = load_workbook(io.BytesIO(response.content))
+        sheet = workbook.active
+        assert sheet is not None
+        assert sheet.freeze_panes == "A2"
+        assert all((sheet.column_dimensions[letter].width or 0) >= 8 for letter in "ABCDEFGHIJ")
+        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        assert rows[0] == HEADERS
+        return rows[1:]
+
+    def expected(cells: list[dict[str, Any]]) -> list[list[Any]]:
+        return [[c["id"], c["type"], c["name"], towns[c["town"]], c["address"], c["status"], c["certificate_no"],
+                 datetime.fromisoformat(c["certified_at"]).astimezone(SHANGHAI).date() if c["certified_at"] else None,
+                 date.fromisoformat(c["valid_until"]) if c["valid_until"] else None, c["contact"]] for c in cells]
+
+    def dated(rows: list[list[Any]]) -> list[list[Any]]:  # openpyxl reads dates back as midnight datetimes
+        return [[v.date() if isinstance(v, datetime) else v for v in row] for row in rows]
+
+    for token in (jyj, outsider):
+        for query in ("type=school&limit=1", "status=certified", "town=micun&type=school", f"year={today().year}",
+                      "type=castle"):
+            listed = (await client.get(f"/v1/cells?{query.replace('limit=1', 'limit=500')}",
+                                       headers=bearer(token))).json()
+            assert listed["next_cursor"] is None
+            assert dated(await sheet_rows(token, query)) == expected(listed["items"]), query
+    schools = dated(await sheet_rows(jyj, "type=school"))
+    assert [(r[2], r[3], r[5], r[9]) for r in schools] == [
+        ("一中", "青屏街街道", "applied", "张老师 13800000000"), ("二中", "米村镇", "certified", "张老师 13800000000"),
+        ("三中", "青屏街街道", "applied", None)]
+    assert schools[1][6].startswith(f"XM-WF-{today().year}-SCH-")
+    assert schools[1][7] == today()
+    assert [r[9] for r in dated(await sheet_rows(outsider, "type=school"))] == [None, None, None]
+
+    monkeypatch.setattr(export, "EXPORT_LIMIT", 2)
+    body = assert_problem(await client.get("/v1/cells?type=school&format=xlsx", headers=bearer(jyj)), 422,
+                          "export_too_large")
+    assert "2" in body["detail"]
+    assert len(await sheet_rows(jyj, "type=school&status=applied")) == 2
+    assert_problem(await client.get("/v1/cells?format=pdf", headers=bearer(jyj)), 422, "validation_failed")

@@ -114,3 +114,75 @@ async def test_files_named_by_cells_are_readable_by_those_who_may_read_them(app:
     assert [await status(t, evidence) for t in (outsider, lead, reviewer)] == [200, 200, 200]
     assert [await status(t, photo) for t in (outsider, lead, reviewer)] == [404, 200, 200]
     assert [await status(t, unused) for t in (outsider, lead, reviewer)] == [404, 404, 404]
+
+
+async def test_an_inspection_is_read_back_at_its_location(app: Any, client: httpx.AsyncClient) -> None:
+    jyj = await make_token(app, "jyj", ["cells:write"])
+    lead = await make_token(app, "lead", ["cells:write"])
+    swj = await make_token(app, "swj", ["cells:write"])
+    reader = await make_token(app, "jyj", [])
+    cell = await applied(client, jyj)
+    other = await applied(client, jyj, name="另一所学校")
+    posted = await client.post(f"/v1/cells/{cell['id']}/inspections", json=inspection(), headers=bearer(jyj))
+    assert posted.status_code == 201, posted.text
+    location = posted.headers["Location"]
+    assert location == f"/v1/cells/{cell['id']}/inspections/{posted.json()['id']}"
+    for token in (jyj, lead):
+        followed = await client.get(location, headers=bearer(token))
+        assert followed.status_code == 200, followed.text
+        assert followed.json() == posted.json()
+    assert_problem(await client.get(location, headers=bearer(swj)), 403, "not_responsible_for_type")
+    assert_problem(await client.get(location, headers=bearer(reader)), 403, "scope_required")
+    inspection_id = posted.json()["id"]
+    assert_problem(await client.get(f"/v1/cells/{other['id']}/inspections/{inspection_id}", headers=bearer(jyj)),
+                   404, "not_found")
+    assert_problem(await client.get(f"/v1/cells/{cell['id']}/inspections/424242", headers=bearer(jyj)), 404,
+                   "not_found")
+    assert_problem(await client.get(f"/v1/cells/424242/inspections/{inspection_id}", headers=bearer(jyj)), 404,
+                   "not_found")
+
+
+async def test_the_summary_per_town(app: Any, client: httpx.AsyncClient) -> None:
+    jyj = await make_token(app, "jyj", ["cells:write"])
+    reviewer = await make_token(app, "sthj", ["cells:review"])
+    anyone = await make_token(app, "swj", [])
+    year = today().year
+    assert (await client.put(f"/v1/cell-quotas/{year}/school", json={"quota": 4},
+                             headers=bearer(reviewer))).status_code == 200
+    # qingpingjie: 甲 applied, 丙 certified. micun: 乙 evaluated, 丁 certified then revoked this year.
+    await applied(client, jyj, name="甲")
+    evaluated = await applied(client, jyj, name="乙", town="micun")
+    assert (await evaluate(client, reviewer, evaluated["id"])).status_code == 201
+    await certified(client, jyj, reviewer, name="丙")
+    gone = await certified(client, jyj, reviewer, name="丁", town="micun")
+    assert (await act(client, reviewer, gone["id"], "revoke", {"reason": "不再符合"})).status_code == 200
+
+    response = await client.get(f"/v1/cells/summary?year={year}&by=town", headers=bearer(anyone))
+    assert response.status_code == 200, response.text
+    fields = ("town", "type", "planned", "applied", "certified", "revoked")
+
+    def rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        assert all(set(item) == set(fields) for item in items)
+        return [tuple(item[f] for f in fields) for item in items]
+
+    # The plan's scenic areas are planned in fuxishan, chengguan and micun; ordered by town, then type.
+    assert response.json()["next_cursor"] is None
+    assert rows(response.json()["items"]) == [
+        ("chengguan", "scenic", 1, 0, 0, 0),
+        ("fuxishan", "scenic", 1, 0, 0, 0),
+        ("micun", "scenic", 1, 0, 0, 0),
+        ("micun", "school", 0, 1, 0, 1),
+        ("qingpingjie", "school", 0, 1, 1, 0),
+    ]
+    # Last year nothing was certified or revoked; planned and applied count the statuses now.
+    last = await client.get(f"/v1/cells/summary?year={year - 1}&by=town", headers=bearer(anyone))
+    assert rows(last.json()["items"])[3:] == [("micun", "school", 0, 1, 0, 0), ("qingpingjie", "school", 0, 1, 0, 0)]
+
+    # The per-type answer is unchanged, and `by=type` is the default.
+    by_type = await client.get(f"/v1/cells/summary?year={year}", headers=bearer(anyone))
+    assert by_type.json() == (await client.get(f"/v1/cells/summary?year={year}&by=type",
+                                               headers=bearer(anyone))).json()
+    school = next(item for item in by_type.json()["items"] if item["type"] == "school")
+    assert school == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "revoked": 1, "quota": 4,
+                      "progress": 0.25}
+    assert_problem(await client.get("/v1/cells/summary?by=city", headers=bearer(anyone)), 422, "validation_failed")

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.cells import repository, service
 from app.cells.models import CellInspection, CellQuota
-from app.cells.schemas import InspectionCreate, InspectionOut, SummaryItem
+from app.cells.schemas import InspectionCreate, InspectionOut, SummaryItem, TownSummaryItem
 from app.cells.service import FILE_ID, ISSUES
 from app.core.actor import Actor
-from app.core.errors import Unprocessable
+from app.core.errors import NotFound, Unprocessable
 from app.core.issues import issue
 from app.core.timeutil import SHANGHAI
 from app.events.service import emit
@@ -74,9 +74,28 @@ async def summary(session: AsyncSession, year: int) -> list[SummaryItem]:
     year_end = datetime.combine(date(year + 1, 1, 1), time.min, tzinfo=SHANGHAI)
     figures = await repository.summary(session, year, year_end, date(year, 12, 31))
     items = []
-    for cell_type, f in figures.items():
+    for (cell_type,), f in figures.items():
         quota = f["quota"]
         progress = round(f["certified"] / quota, 4) if quota else None
         items.append(SummaryItem(type=cell_type, planned=f["planned"], applied=f["applied"],
                                  certified=f["certified"], revoked=f["revoked"], quota=quota, progress=progress))
     return items
+
+
+async def summary_by_town(session: AsyncSession, year: int) -> list[TownSummaryItem]:
+    """The same figures per (town, type) pair that has a cell, ordered by town then type; no quota."""
+    year_end = datetime.combine(date(year + 1, 1, 1), time.min, tzinfo=SHANGHAI)
+    figures = await repository.summary(session, year, year_end, date(year, 12, 31), by_town=True)
+    return [TownSummaryItem(town=town, type=cell_type, planned=f["planned"], applied=f["applied"],
+                            certified=f["certified"], revoked=f["revoked"])
+            for (town, cell_type), f in figures.items()]
+
+
+async def get(session: AsyncSession, actor: Actor, cell_id: int, inspection_id: int) -> CellInspection:
+    """One inspection of a cell: the same rights as listing them (403 before 404 for another type's)."""
+    cell = await service.get(session, cell_id)
+    service.require_writer(actor, await service.type_of(session, cell.type))
+    inspection = await repository.get_inspection(session, cell_id, inspection_id)
+    if inspection is None:
+        raise NotFound(entity="cell inspection", id=str(inspection_id))
+    return inspection

@@ -183,25 +183,36 @@ async def get_quota(session: AsyncSession, year: int, cell_type: str) -> CellQuo
     return result.scalar_one_or_none()
 
 
-async def summary(session: AsyncSession, year: int, year_end: datetime, last_day: date) -> dict[str, dict[str, Any]]:
-    """Per type: counts by current status, cells certified and valid at the year's end, cells whose
-    certificate was revoked during the year, and the year's quota. Three GROUP BY queries."""
-    figures: dict[str, dict[str, Any]] = {
-        code: {"planned": 0, "applied": 0, "certified": 0, "revoked": 0, "quota": None}
-        for code in (await session.execute(select(col(CellType.code)).order_by(col(CellType.code)))).scalars()
-    }
+async def summary(session: AsyncSession, year: int, year_end: datetime, last_day: date, *,
+                  by_town: bool = False) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Per type (keys ``(type,)``) or per town and type (keys ``(town, type)``): counts by current
+    status, cells certified and valid at the year's end, cells whose certificate was revoked during the
+    year, and (per type only) the year's quota. Three GROUP BY queries.
+
+    Per type every type is listed; per town, every (town, type) pair that has at least one cell."""
+    keys: list[Any] = [col(Cell.town), col(Cell.type)] if by_town else [col(Cell.type)]
+    figures: dict[tuple[str, ...], dict[str, Any]] = {}
+    if by_town:
+        pairs = await session.execute(select(*keys).distinct().order_by(*keys))
+        for town, cell_type in pairs:
+            figures[(town, cell_type)] = {"planned": 0, "applied": 0, "certified": 0, "revoked": 0}
+    else:
+        for code in (await session.execute(select(col(CellType.code)).order_by(col(CellType.code)))).scalars():
+            figures[(code,)] = {"planned": 0, "applied": 0, "certified": 0, "revoked": 0, "quota": None}
     by_status = await session.execute(
-        select(col(Cell.type),
+        select(*keys,
                func.sum(case((col(Cell.status) == "planned", 1), else_=0)),
                func.sum(case((col(Cell.status).in_(("applied", "evaluated")), 1), else_=0)))
-        .group_by(col(Cell.type))
+        .group_by(*keys)
     )
-    for cell_type, planned, applied in by_status:
-        figures[cell_type].update(planned=int(planned or 0), applied=int(applied or 0))
+    width = len(keys)
+    for row in by_status:
+        planned, applied = row[width:]
+        figures[tuple(row[:width])].update(planned=int(planned or 0), applied=int(applied or 0))
     year_start = year_end.replace(year=year_end.year - 1)
     certificates = await session.execute(
         select(
-            col(Cell.type),
+            *keys,
             func.count(func.distinct(case((and_(
                 col(Certificate.certified_at) < year_end, col(Certificate.valid_until) >= last_day,
                 or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= year_end),
@@ -211,14 +222,42 @@ async def summary(session: AsyncSession, year: int, year_end: datetime, last_day
             ), col(Certificate.cell_id))))),
         )
         .join(Cell, col(Cell.id) == col(Certificate.cell_id))
-        .group_by(col(Cell.type))
+        .group_by(*keys)
     )
-    for cell_type, certified, revoked in certificates:
-        figures[cell_type].update(certified=int(certified or 0), revoked=int(revoked or 0))
-    quotas = await session.execute(select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
-    for cell_type, quota in quotas:
-        figures[cell_type]["quota"] = int(quota)
+    for row in certificates:
+        certified, revoked = row[width:]
+        figures[tuple(row[:width])].update(certified=int(certified or 0), revoked=int(revoked or 0))
+    if not by_town:
+        quotas = await session.execute(
+            select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
+        for cell_type, quota in quotas:
+            figures[(cell_type,)]["quota"] = int(quota)
     return figures
+
+
+async def evaluations(session: AsyncSession, cell_id: int, *, after_id: int | None,
+                      limit: int) -> Sequence[CellEvaluation]:
+    query = select(CellEvaluation).where(col(CellEvaluation.cell_id) == cell_id).order_by(col(CellEvaluation.id))
+    if after_id is not None:
+        query = query.where(col(CellEvaluation.id) > after_id)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
+async def get_evaluation(session: AsyncSession, cell_id: int, evaluation_id: int) -> CellEvaluation | None:
+    result = await session.execute(select(CellEvaluation).where(
+        col(CellEvaluation.id) == evaluation_id, col(CellEvaluation.cell_id) == cell_id))
+    return result.scalar_one_or_none()
+
+
+async def get_inspection(session: AsyncSession, cell_id: int, inspection_id: int) -> CellInspection | None:
+    result = await session.execute(select(CellInspection).where(
+        col(CellInspection.id) == inspection_id, col(CellInspection.cell_id) == cell_id))
+    return result.scalar_one_or_none()
+
+
+async def town_names(session: AsyncSession) -> dict[str, str]:
+    rows = (await session.execute(select(col(Town.code), col(Town.name_zh)))).all()
+    return {row[0]: row[1] for row in rows}
 
 
 async def link_files(session: AsyncSession, cell_id: int, role: str, file_ids: Sequence[str], *,

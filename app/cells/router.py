@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from app.auth.dependencies import Caller, RequireScope
-from app.cells import inspections, repository, service, workflow
+from app.cells import export, inspections, repository, service, workflow
 from app.cells.models import Cell
 from app.cells.repository import CellFilter
 from app.cells.schemas import (
@@ -17,7 +19,6 @@ from app.cells.schemas import (
     CellTypeOut,
     CriterionOut,
     EvaluationCreate,
-    EvaluationItem,
     EvaluationOut,
     InspectionCreate,
     InspectionOut,
@@ -25,14 +26,17 @@ from app.cells.schemas import (
     QuotaOut,
     RevokeBody,
     SummaryItem,
+    TownSummaryItem,
 )
 from app.core.actor import Actor
 from app.core.db import SessionDep
+from app.core.errors import Unprocessable
 from app.core.openapi import problem_responses
 from app.core.pagination import Page, PageDep, page_of
 from app.core.periods import today_in_shanghai
 from app.core.routing import ApiRoute
 from app.core.timeutil import SHANGHAI, utcnow
+from app.files.sniff import XLSX
 from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(tags=["cells"], route_class=ApiRoute, dependencies=[Depends(service.observe_expiry)])
@@ -41,6 +45,8 @@ CellsWrite = Annotated[Actor, Depends(RequireScope("cells:write"))]
 CellsReview = Annotated[Actor, Depends(RequireScope("cells:review"))]
 CellId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Year = Annotated[int, Path(ge=2016, le=2100)]
+EvaluationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+InspectionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ETAG = {"ETag": {"description": "Strong ETag; send it as `If-Match` to edit.", "schema": {"type": "string"}}}
 
 
@@ -78,7 +84,18 @@ async def create_cell(body: CellCreate, caller: CellsWrite, session: SessionDep,
     return await _answer(session, caller, cell, response)
 
 
-@router.get("/cells", response_model=Page[CellOut], operation_id="listCells", responses=problem_responses())
+XLSX_LIST: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of cells (JSON), or with `format=xlsx` every matching cell as a workbook.",
+        "content": {XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}}},
+        "headers": {"Content-Disposition": {"description": "With `format=xlsx`: `attachment` (RFC 6266 "
+                                                           "`filename*`).", "schema": {"type": "string"}}},
+    },
+}
+
+
+@router.get("/cells", response_model=Page[CellOut], operation_id="listCells",
+            responses={**problem_responses(), **XLSX_LIST})
 async def list_cells(
     caller: Caller, session: SessionDep, page: PageDep,
     type_: Annotated[str | None, Query(alias="type", max_length=16)] = None,
@@ -86,31 +103,59 @@ async def list_cells(
     town: Annotated[str | None, Query(max_length=32)] = None,
     year: Annotated[int | None, Query(ge=2016, le=2100, description="Created, or certified (current "
                                                                     "certificate), in this year.")] = None,
-) -> Page[CellOut]:
+    format_: Annotated[Literal["json", "xlsx"], Query(
+        alias="format", description="`xlsx`: every matching cell (not one page) as an Excel workbook.")] = "json",
+) -> Page[CellOut] | Response:
     """Every cell, oldest first. `year` keeps cells created in that year or whose current certificate
-    was issued in it (Asia/Shanghai). `contact` is null unless the caller may see it."""
-    position = page.position("cells", int)
+    was issued in it (Asia/Shanghai). `contact` is null unless the caller may see it.
+
+    `format=xlsx` answers every cell matching the filters (`limit` and `cursor` are ignored; more than
+    10,000 answers 422 `export_too_large`) as a workbook: one sheet 无废细胞 with a frozen header row —
+    编号, 类型, 名称, 乡镇 (the town's Chinese name), 地址, 状态, 证书编号, 认证日期 (Asia/Shanghai),
+    有效期至, 联系方式 (empty where the caller may not see the contact)."""
     bounds = (None, None) if year is None else tuple(
         datetime.combine(date(y, 1, 1), time.min, tzinfo=SHANGHAI) for y in (year, year + 1))
-    rows = await repository.list_cells(
-        session, CellFilter(type=type_, status=status_, town=town, year_start=bounds[0], year_end=bounds[1]),
-        after_id=position[0] if position else None, limit=page.limit + 1,
-    )
+    filters = CellFilter(type=type_, status=status_, town=town, year_start=bounds[0], year_end=bounds[1])
+    if format_ == "xlsx":
+        everything = await repository.list_cells(session, filters, after_id=None, limit=export.EXPORT_LIMIT + 1)
+        if len(everything) > export.EXPORT_LIMIT:
+            raise Unprocessable("export_too_large", limit=export.EXPORT_LIMIT)
+        shown = await service.present(session, caller, everything)
+        content = await anyio.to_thread.run_sync(export.build, shown, await repository.town_names(session))
+        return Response(content, media_type=XLSX, headers={
+            "Content-Disposition": "attachment; filename=\"zwc-cells.xlsx\"; "
+                                   f"filename*=UTF-8''{quote('无废细胞.xlsx', safe='')}",
+            "Cache-Control": "private, max-age=0",
+        })
+    position = page.position("cells", int)
+    rows = await repository.list_cells(session, filters, after_id=position[0] if position else None,
+                                       limit=page.limit + 1)
     items, next_cursor = page_of(rows, page, "cells", lambda c: [c.id])
     return Page[CellOut](items=await service.present(session, caller, items), next_cursor=next_cursor)
 
 
-@router.get("/cells/summary", response_model=Page[SummaryItem], operation_id="summariseCells",
-            responses=problem_responses())
+@router.get("/cells/summary", response_model=Page[SummaryItem] | Page[TownSummaryItem],
+            operation_id="summariseCells",
+            responses={**problem_responses(), 200: {"description": "Per type (`by=type`, the default), or per "
+                                                                   "town and type (`by=town`)."}})
 async def summarise_cells(
     _caller: Caller, session: SessionDep,
     year: Annotated[int | None, Query(ge=2016, le=2100, description="Default: this year (Asia/Shanghai).")] = None,
-) -> Page[SummaryItem]:
+    by: Annotated[Literal["type", "town"], Query(description="`type` (default) or `town`: per town and type.")]
+    = "type",
+) -> Page[SummaryItem] | Page[TownSummaryItem]:
     """Per type: `planned` and `applied` (applied or evaluated) count cells in those statuses now;
     `certified` counts cells certified and valid at the end of the year (not revoked by then);
     `revoked` counts cells whose certificate was revoked during the year; `quota` is the year's quota;
-    `progress` = certified / quota (null without a quota). One page holds every type."""
+    `progress` = certified / quota (null without a quota). One page holds every type.
+
+    `by=town`: the same four figures per town and type (`{town, type, planned, applied, certified,
+    revoked}`), a cell counting in its current town; one item per (town, type) pair that has at least
+    one cell, ordered by town code then type. Quotas are set per type only, so these items have no
+    `quota` and no `progress` fields (left out, not null). One page holds every pair."""
     chosen = year if year is not None else today_in_shanghai(utcnow()).year
+    if by == "town":
+        return Page[TownSummaryItem](items=await inspections.summary_by_town(session, chosen), next_cursor=None)
     return Page[SummaryItem](items=await inspections.summary(session, chosen), next_cursor=None)
 
 
@@ -144,12 +189,29 @@ async def evaluate_cell(cell_id: CellId, body: EvaluationCreate, caller: CellsRe
     evaluation = await workflow.evaluate(session, caller, cell_id, body, utcnow())
     assert evaluation.id is not None
     response.headers["Location"] = f"/v1/cells/{cell_id}/evaluations/{evaluation.id}"
-    return EvaluationOut(
-        id=evaluation.id, cell_id=evaluation.cell_id, date=evaluation.date, evaluator=evaluation.evaluator,
-        items=[EvaluationItem(**item) for item in evaluation.items], total=evaluation.total,
-        passed=evaluation.passed, note=evaluation.note, department=evaluation.department,
-        created_at=evaluation.created_at,
-    )
+    return workflow.present_evaluation(evaluation)
+
+
+@router.get("/cells/{cell_id}/evaluations", response_model=Page[EvaluationOut], operation_id="listCellEvaluations",
+            responses=problem_responses(404))
+async def list_cell_evaluations(cell_id: CellId, _caller: Caller, session: SessionDep,
+                                page: PageDep) -> Page[EvaluationOut]:
+    """A cell's evaluations, oldest first; every token may read them, like the cell."""
+    await service.get(session, cell_id)
+    position = page.position("cell_evaluations", int)
+    rows = await repository.evaluations(session, cell_id, after_id=position[0] if position else None,
+                                        limit=page.limit + 1)
+    items, next_cursor = page_of(rows, page, "cell_evaluations", lambda e: [e.id])
+    return Page[EvaluationOut](items=[workflow.present_evaluation(e) for e in items], next_cursor=next_cursor)
+
+
+@router.get("/cells/{cell_id}/evaluations/{evaluation_id}", response_model=EvaluationOut,
+            operation_id="getCellEvaluation", responses=problem_responses(404))
+async def get_cell_evaluation(cell_id: CellId, evaluation_id: EvaluationId, _caller: Caller,
+                              session: SessionDep) -> EvaluationOut:
+    """One evaluation (the `Location` of `evaluateCell`); every token may read it. 404 for an unknown
+    cell or evaluation, or an evaluation of another cell."""
+    return workflow.present_evaluation(await workflow.get_evaluation(session, cell_id, evaluation_id))
 
 
 @router.post("/cells/{cell_id}/certify", response_model=CellOut, operation_id="certifyCell",
@@ -193,6 +255,15 @@ async def list_cell_inspections(cell_id: CellId, caller: CellsWrite, session: Se
                                         limit=page.limit + 1)
     items, next_cursor = page_of(rows, page, "cell_inspections", lambda i: [i.id])
     return Page[InspectionOut](items=[inspections.present(i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/cells/{cell_id}/inspections/{inspection_id}", response_model=InspectionOut,
+            operation_id="getCellInspection", responses=problem_responses(403, 404))
+async def get_cell_inspection(cell_id: CellId, inspection_id: InspectionId, caller: CellsWrite,
+                              session: SessionDep) -> InspectionOut:
+    """One inspection (the `Location` of `inspectCell`), with the same rights as listing them. 404 for
+    an unknown cell or inspection, or an inspection of another cell."""
+    return inspections.present(await inspections.get(session, caller, cell_id, inspection_id))
 
 
 @router.put("/cell-quotas/{year}/{type}", response_model=QuotaOut, operation_id="setCellQuota",

@@ -178,6 +178,17 @@ class SummaryItem(BaseModel):
     progress: float | None = Field(description="certified / quota, rounded to 4 decimals; null without a quota.")
 
 
+class TownSummaryItem(BaseModel):
+    """`by=town`: the figures of one (town, type) pair; quotas and progress are per type only."""
+
+    town: str = Field(description="A town code from the catalogue (the cell's current town).")
+    type: str
+    planned: int
+    applied: int
+    certified: int
+    revoked: int
+
+
 class PublicCertificate(BaseModel):
     certificate_no: str
     name: str

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.cells import repository, service
 from app.cells.models import Cell, CellEvaluation, Certificate
-from app.cells.schemas import EvaluationCreate
+from app.cells.schemas import EvaluationCreate, EvaluationItem, EvaluationOut
 from app.cells.service import ISSUES
 from app.core.actor import Actor
-from app.core.errors import Conflict, Forbidden, Unprocessable
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.issues import issue
 from app.core.periods import today_in_shanghai
 from app.events.service import emit
@@ -87,6 +87,26 @@ async def evaluate(session: AsyncSession, actor: Actor, cell_id: int, body: Eval
            after={**service.snapshot(cell), "evaluation": data})
     emit(session, "cell.evaluated", entity="cell", entity_id=str(cell.id),
          data={**service.event_data(cell), "evaluation": data, "at": now.isoformat()})
+    return evaluation
+
+
+def present_evaluation(evaluation: CellEvaluation) -> EvaluationOut:
+    assert evaluation.id is not None
+    return EvaluationOut(
+        id=evaluation.id, cell_id=evaluation.cell_id, date=evaluation.date, evaluator=evaluation.evaluator,
+        items=[EvaluationItem(**item) for item in evaluation.items], total=evaluation.total,
+        passed=evaluation.passed, note=evaluation.note, department=evaluation.department,
+        created_at=evaluation.created_at,
+    )
+
+
+async def get_evaluation(session: AsyncSession, cell_id: int, evaluation_id: int) -> CellEvaluation:
+    """One evaluation of a cell; readable by every token, like the cell (404 for an unknown cell, an
+    unknown evaluation, or another cell's)."""
+    await service.get(session, cell_id)
+    evaluation = await repository.get_evaluation(session, cell_id, evaluation_id)
+    if evaluation is None:
+        raise NotFound(entity="cell evaluation", id=str(evaluation_id))
     return evaluation
 
 

@@ -102,6 +102,9 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
     "evaluation_not_passed": ("Conflict", "冲突",
                               "The latest evaluation scored {total}, below the pass score of {pass_score}.",
                               "最近一次评估得分 {total}，低于合格分数 {pass_score}。"),
+    "export_too_large": ("Validation failed", "校验失败",
+                         "More than {limit} rows match; narrow the filters to export them.",
+                         "符合条件的记录超过 {limit} 行，请缩小筛选范围后再导出。"),
     "invalid_cursor": ("Bad request", "请求错误", "The cursor is not valid for this list.",
                        "分页游标无效。"),
     "database_unavailable": ("Service unavailable", "服务暂不可用",
@@ -124,6 +127,8 @@ ENTITIES_ZH = {
     "certificate": "证书",
     "file": "文件",
     "webhook": "订阅",
+    "cell evaluation": "无废细胞评估",
+    "cell inspection": "无废细胞检查",
 }
 
 
