@@ -1,21 +1,19 @@
-"""Field inspections from mobile apps, and quotas with the registry's progress against them."""
+"""Field inspections from mobile apps."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.cells import repository, service
-from app.cells.models import CellInspection, CellQuota
-from app.cells.schemas import InspectionCreate, InspectionOut, SummaryItem, TownSummaryItem
+from app.cells.models import CellInspection
+from app.cells.schemas import InspectionCreate, InspectionOut
 from app.cells.service import FILE_ID, ISSUES
 from app.core.actor import Actor
 from app.core.errors import NotFound, Unprocessable
 from app.core.issues import issue
-from app.core.timeutil import SHANGHAI
 from app.events.service import emit
 
 
@@ -54,41 +52,6 @@ def present(inspection: CellInspection) -> InspectionOut:
         latitude=inspection.latitude, longitude=inspection.longitude, photos=inspection.photos,
         department=inspection.department, created_at=inspection.created_at,
     )
-
-
-async def set_quota(session: AsyncSession, actor: Actor, year: int, cell_type: str, quota: int,
-                    now: datetime) -> CellQuota:
-    if await repository.get_type(session, cell_type) is None:
-        raise Unprocessable(errors=[issue(["path", "type"], "unknown_type", ISSUES)])
-    before = await repository.get_quota(session, year, cell_type)
-    before_data: dict[str, Any] | None = {"quota": before.quota} if before is not None else None
-    await repository.upsert_quota(session, year, cell_type, quota, now)
-    stored = await repository.get_quota(session, year, cell_type)
-    assert stored is not None
-    record(session, actor, action="cell_quota.set", entity="cell_quota", entity_id=f"{year}/{cell_type}",
-           before=before_data, after={"year": year, "type": cell_type, "quota": quota})
-    return stored
-
-
-async def summary(session: AsyncSession, year: int) -> list[SummaryItem]:
-    year_end = datetime.combine(date(year + 1, 1, 1), time.min, tzinfo=SHANGHAI)
-    figures = await repository.summary(session, year, year_end, date(year, 12, 31))
-    items = []
-    for (cell_type,), f in figures.items():
-        quota = f["quota"]
-        progress = round(f["certified"] / quota, 4) if quota else None
-        items.append(SummaryItem(type=cell_type, planned=f["planned"], applied=f["applied"],
-                                 certified=f["certified"], revoked=f["revoked"], quota=quota, progress=progress))
-    return items
-
-
-async def summary_by_town(session: AsyncSession, year: int) -> list[TownSummaryItem]:
-    """The same figures per (town, type) pair that has a cell, ordered by town then type; no quota."""
-    year_end = datetime.combine(date(year + 1, 1, 1), time.min, tzinfo=SHANGHAI)
-    figures = await repository.summary(session, year, year_end, date(year, 12, 31), by_town=True)
-    return [TownSummaryItem(town=town, type=cell_type, planned=f["planned"], applied=f["applied"],
-                            certified=f["certified"], revoked=f["revoked"])
-            for (town, cell_type), f in figures.items()]
 
 
 async def get(session: AsyncSession, actor: Actor, cell_id: int, inspection_id: int) -> CellInspection:

@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from app.auth.dependencies import Caller, RequireScope
-from app.cells import export, inspections, repository, service, workflow
+from app.cells import export, inspections, progress, repository, service, workflow
 from app.cells.models import Cell
 from app.cells.repository import CellFilter
 from app.cells.schemas import (
@@ -155,8 +155,8 @@ async def summarise_cells(
     `quota` and no `progress` fields (left out, not null). One page holds every pair."""
     chosen = year if year is not None else today_in_shanghai(utcnow()).year
     if by == "town":
-        return Page[TownSummaryItem](items=await inspections.summary_by_town(session, chosen), next_cursor=None)
-    return Page[SummaryItem](items=await inspections.summary(session, chosen), next_cursor=None)
+        return Page[TownSummaryItem](items=await progress.summary_by_town(session, chosen), next_cursor=None)
+    return Page[SummaryItem](items=await progress.summary(session, chosen), next_cursor=None)
 
 
 @router.get("/cells/{cell_id}", response_model=CellOut, operation_id="getCell",
@@ -271,5 +271,5 @@ async def get_cell_inspection(cell_id: CellId, inspection_id: InspectionId, call
 async def set_cell_quota(year: Year, cell_type: Annotated[str, Path(alias="type", max_length=16)], body: QuotaBody,
                          caller: CellsReview, session: SessionDep) -> QuotaOut:
     """The number of certified cells of a type that Zhengzhou assigns for a year (`cells:review`)."""
-    quota = await inspections.set_quota(session, caller, year, cell_type, body.quota, utcnow())
+    quota = await progress.set_quota(session, caller, year, cell_type, body.quota, utcnow())
     return QuotaOut(year=quota.year, type=quota.type, quota=quota.quota, updated_at=quota.updated_at)
