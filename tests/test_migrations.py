@@ -15,7 +15,8 @@ from app.core.registry import metadata
 
 EXPECTED_TABLES = {
     "alembic_version", "api_tokens", "audit_events", "cell_criteria", "cell_evaluations", "cell_inspections",
-    "cell_quotas", "cells", "certificate_counters", "certificates", "cell_type_criteria", "cell_types", "files",
+    "cell_quotas", "cell_quota_changes", "cells", "certificate_counters", "certificates", "cell_type_criteria",
+    "cell_types", "files",
     "idempotency_keys", "submission_evidence_files", "submission_revisions", "submissions", "cell_files",
     "departments", "indicator_cooperators", "indicator_versions", "indicators", "outbox_events", "towns",
 }

@@ -40,7 +40,7 @@ async def inspect(session: AsyncSession, actor: Actor, cell_id: int, body: Inspe
     await repository.link_files(session, cell.id, "photo", list(body.photos), replace=False)
     data = present(inspection).model_dump(mode="json")
     record(session, actor, action="cell.inspected", entity="cell", entity_id=str(cell.id), after=data)
-    emit(session, "cell.inspected", entity="cell", entity_id=str(cell.id), data={**data, "at": now.isoformat()})
+    await emit(session, "cell.inspected", entity="cell", entity_id=str(cell.id), data={**data, "at": now.isoformat()})
     return inspection
 
 

@@ -179,6 +179,22 @@ class CellQuota(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class CellQuotaChange(SQLModel, table=True):
+    """Every quota ever set, so that a score `as_of` a past moment uses the quota in force then."""
+
+    __tablename__ = "cell_quota_changes"
+    __table_args__ = (
+        CheckConstraint("quota >= 0", name="quota_non_negative"),
+        Index("ix_cell_quota_changes_year_type_at", "year", "type", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    type: str = Field(sa_column=Column(String(16), ForeignKey("cell_types.code"), nullable=False))
+    quota: int
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
 class CellFile(SQLModel, table=True):
     """Which uploaded files a cell's evidence or its inspections' photos name (who may read a file
     follows from it)."""

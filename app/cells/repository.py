@@ -19,6 +19,7 @@ from app.cells.models import (
     CellFile,
     CellInspection,
     CellQuota,
+    CellQuotaChange,
     CellType,
     CellTypeCriterion,
     Certificate,
@@ -170,6 +171,7 @@ async def inspections(session: AsyncSession, cell_id: int, *, after_id: int | No
 
 
 async def upsert_quota(session: AsyncSession, year: int, cell_type: str, quota: int, now: datetime) -> None:
+    session.add(CellQuotaChange(year=year, type=cell_type, quota=quota, at=now))
     statement = _insert(session)(CellQuota).values(year=year, type=cell_type, quota=quota, updated_at=now)
     await session.execute(statement.on_conflict_do_update(
         index_elements=["year", "type"], set_={"quota": quota, "updated_at": now}))

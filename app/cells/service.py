@@ -88,7 +88,7 @@ async def observe_expiry(session: SessionDep) -> None:
                 "valid_until": valid_until.isoformat(), "status": "expired"}
         record(session, system, action="cell.expired", entity="cell", entity_id=str(cell_id),
                before={"status": "certified"}, after=data)
-        emit(session, "cell.expired", entity="cell", entity_id=str(cell_id), data=data)
+        await emit(session, "cell.expired", entity="cell", entity_id=str(cell_id), data=data)
 
 
 async def type_of(session: AsyncSession, code: str) -> CellType:
@@ -142,7 +142,7 @@ async def create(session: AsyncSession, actor: Actor, body: CellCreate, now: dat
     assert cell.id is not None
     await repository.link_files(session, cell.id, "evidence", _file_ids(cell.evidence), replace=True)
     record(session, actor, action="cell.applied", entity="cell", entity_id=str(cell.id), after=snapshot(cell))
-    emit(session, "cell.applied", entity="cell", entity_id=str(cell.id), data={**event_data(cell),
+    await emit(session, "cell.applied", entity="cell", entity_id=str(cell.id), data={**event_data(cell),
                                                                                "at": now.isoformat()})
     return cell
 
@@ -184,7 +184,7 @@ async def edit(session: AsyncSession, actor: Actor, cell_id: int, changes: dict[
     record(session, actor, action="cell.edited", entity="cell", entity_id=str(cell.id), before=before,
            after=snapshot(cell))
     if applying:
-        emit(session, "cell.applied", entity="cell", entity_id=str(cell.id),
+        await emit(session, "cell.applied", entity="cell", entity_id=str(cell.id),
              data={**event_data(cell), "at": now.isoformat()})
     return cell
 

@@ -85,7 +85,7 @@ async def evaluate(session: AsyncSession, actor: Actor, cell_id: int, body: Eval
             "evaluator": body.evaluator, "items": evaluation.items, "total": total, "passed": evaluation.passed}
     record(session, actor, action="cell.evaluated", entity="cell", entity_id=str(cell.id), before=before,
            after={**service.snapshot(cell), "evaluation": data})
-    emit(session, "cell.evaluated", entity="cell", entity_id=str(cell.id),
+    await emit(session, "cell.evaluated", entity="cell", entity_id=str(cell.id),
          data={**service.event_data(cell), "evaluation": data, "at": now.isoformat()})
     return evaluation
 
@@ -135,7 +135,7 @@ async def certify(session: AsyncSession, actor: Actor, cell_id: int, now: dateti
     await session.flush()
     record(session, actor, action="cell.certified", entity="cell", entity_id=str(cell.id), before=before,
            after=service.snapshot(cell))
-    emit(session, "cell.certified", entity="cell", entity_id=str(cell.id),
+    await emit(session, "cell.certified", entity="cell", entity_id=str(cell.id),
          data={**service.event_data(cell), "at": now.isoformat()})
     return cell
 
@@ -157,6 +157,6 @@ async def revoke(session: AsyncSession, actor: Actor, cell_id: int, reason: str,
     await session.flush()
     record(session, actor, action="cell.revoked", entity="cell", entity_id=str(cell.id), before=before,
            after={**service.snapshot(cell), "reason": reason})
-    emit(session, "cell.revoked", entity="cell", entity_id=str(cell.id),
+    await emit(session, "cell.revoked", entity="cell", entity_id=str(cell.id),
          data={**service.event_data(cell), "reason": reason, "at": now.isoformat()})
     return cell

@@ -277,7 +277,7 @@ async def revise(
     after = revised.model_dump(mode="json")
     record(session, actor, action="indicator.revised", entity="indicator", entity_id=code,
            before=before, after=after)
-    emit(session, "indicator.revised", entity="indicator", entity_id=code,
+    await emit(session, "indicator.revised", entity="indicator", entity_id=code,
          data={"code": code, "version": revised.version, "valid_from": after["valid_from"],
                "previous_version": current.version})
     return revised, True

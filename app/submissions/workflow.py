@@ -90,7 +90,7 @@ async def transition(
     after = service.snapshot(submission)
     record(session, actor, action=event, entity="submission", entity_id=str(submission.id), before=before,
            after=after)
-    emit(session, event, entity="submission", entity_id=str(submission.id),
+    await emit(session, event, entity="submission", entity_id=str(submission.id),
          data={**after, "at": now.isoformat(), "approved_at": submission.approved_at.isoformat()
                if submission.approved_at else None})
     return submission
