@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from app import __version__
+from app.aggregates.router import router as aggregates_router
 from app.audit.router import router as audit_router
 from app.auth.dependencies import authenticate_request
 from app.auth.router import router as auth_router
 from app.cells.public_router import router as public_cells_router
 from app.cells.router import router as cells_router
+from app.changes.router import router as changes_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.logging import configure_logging
@@ -25,8 +27,10 @@ from app.files.router import router as files_router
 from app.health.router import router as health_router
 from app.idempotency.dependencies import install_replay_handler
 from app.indicators.router import router as indicators_router
+from app.scores.router import router as scores_router
 from app.submissions.excel_router import router as submissions_excel_router
 from app.submissions.router import router as submissions_router
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 The system of record for Xinmi's (新密市) zero-waste city programme (无废城市): the 48 construction
@@ -75,6 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(indicators_router)
     v1.include_router(submissions_excel_router)  # before /submissions/{id}
     v1.include_router(submissions_router)
+    v1.include_router(scores_router)
+    v1.include_router(aggregates_router)
+    v1.include_router(changes_router)
+    v1.include_router(webhooks_router)
     v1.include_router(cells_router)
     v1.include_router(files_router)
     v1.include_router(audit_router)
