@@ -40,3 +40,37 @@ def test_period_end_instant_is_shanghai_midnight() -> None:
 def test_today_turns_at_shanghai_midnight() -> None:
     assert today_in_shanghai(datetime(2025, 12, 31, 15, 59, tzinfo=UTC)) == date(2025, 12, 31)
     assert today_in_shanghai(datetime(2025, 12, 31, 16, 0, tzinfo=UTC)) == date(2026, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("label", "previous"),
+    [("2024", "2023"), ("2025Q1", "2024Q4"), ("2025Q3", "2025Q2"), ("2025-01", "2024-12"), ("2025-07", "2025-06")],
+)
+def test_previous_period_of_the_same_frequency(label: str, previous: str) -> None:
+    period = parse_period(label)
+    assert period is not None
+    assert period.previous().label == previous
+
+
+@pytest.mark.parametrize(
+    ("label", "frequency", "inside"),
+    [
+        ("2024", "annual", ["2024"]),
+        ("2024", "quarterly", ["2024Q1", "2024Q2", "2024Q3", "2024Q4"]),
+        ("2024", "monthly", [f"2024-{m:02d}" for m in range(1, 13)]),
+        ("2024Q3", "monthly", ["2024-07", "2024-08", "2024-09"]),
+        ("2024Q3", "quarterly", ["2024Q3"]),
+        ("2024Q3", "annual", []),
+        ("2024-05", "monthly", ["2024-05"]),
+        ("2024-05", "quarterly", []),
+    ],
+)
+def test_periods_within(label: str, frequency: str, inside: list[str]) -> None:
+    period = parse_period(label)
+    assert period is not None
+    assert [p.label for p in period.within(frequency)] == inside  # type: ignore[arg-type]
+
+
+def test_last_day() -> None:
+    assert [parse_period(label).last_day for label in ("2024", "2024Q1", "2024-02")] == [  # type: ignore[union-attr]
+        date(2024, 12, 31), date(2024, 3, 31), date(2024, 2, 29)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -15,6 +16,7 @@ from app.cells.service import ISSUES
 from app.core.actor import Actor
 from app.core.errors import Unprocessable
 from app.core.issues import issue
+from app.core.periods import Period
 from app.core.timeutil import SHANGHAI
 
 
@@ -51,3 +53,20 @@ async def summary_by_town(session: AsyncSession, year: int) -> list[TownSummaryI
     return [TownSummaryItem(town=town, type=cell_type, planned=f["planned"], applied=f["applied"],
                             certified=f["certified"], revoked=f["revoked"])
             for (town, cell_type), f in figures.items()]
+
+
+@dataclass(frozen=True)
+class RegistryFigures:
+    types: list[str]  # every cell type, by code
+    certified: dict[str, int]  # per cell type: certified and valid at the end of the period
+    quotas: dict[str, int]  # per cell type: the quota of the period's year, where one is set
+
+
+async def registry_figures(session: AsyncSession, period: Period, as_of: datetime | None) -> RegistryFigures:
+    """What the registry says about a period (SPEC §4.2), as it stands now or as it stood at ``as_of``."""
+    cutoff = min(period.end_instant, as_of) if as_of is not None else period.end_instant
+    return RegistryFigures(
+        types=[cell_type.code for cell_type in await repository.cell_types(session, after=None, limit=1000)],
+        certified=await repository.certified_counts(session, cutoff, period.last_day),
+        quotas=await repository.quotas_at(session, period.year, as_of),
+    )

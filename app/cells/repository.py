@@ -278,3 +278,35 @@ async def link_files(session: AsyncSession, cell_id: int, role: str, file_ids: S
     session.add_all(CellFile(cell_id=cell_id, file_id=file_id, role=role)
                     for file_id in dict.fromkeys(file_ids) if file_id not in present)
     await session.flush()
+
+
+async def certified_counts(session: AsyncSession, cutoff: datetime, last_day: date) -> dict[str, int]:
+    """Per cell type, the cells holding a certificate issued before ``cutoff``, valid on ``last_day`` and
+    not revoked before ``cutoff`` (the registry's value of 1.4.02 and 5.1.04)."""
+    result = await session.execute(
+        select(col(Cell.type), func.count(func.distinct(col(Certificate.cell_id))))
+        .join(Cell, col(Cell.id) == col(Certificate.cell_id))
+        .where(col(Certificate.certified_at) < cutoff, col(Certificate.valid_until) >= last_day,
+               or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
+        .group_by(col(Cell.type))
+    )
+    return {cell_type: int(count) for cell_type, count in result.tuples()}
+
+
+async def quotas_at(session: AsyncSession, year: int, known_at: datetime | None) -> dict[str, int]:
+    """Per cell type, the year's quota: the current one, or the last one set at or before ``known_at``."""
+    if known_at is None:
+        current = await session.execute(
+            select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
+        return {cell_type: int(quota) for cell_type, quota in current.tuples()}
+    latest = (
+        select(col(CellQuotaChange.type).label("type"), func.max(col(CellQuotaChange.id)).label("id"))
+        .where(col(CellQuotaChange.year) == year, col(CellQuotaChange.at) <= known_at)
+        .group_by(col(CellQuotaChange.type))
+        .subquery()
+    )
+    historic = await session.execute(
+        select(col(CellQuotaChange.type), col(CellQuotaChange.quota))
+        .join(latest, latest.c.id == col(CellQuotaChange.id))
+    )
+    return {cell_type: int(quota) for cell_type, quota in historic.tuples()}

@@ -104,12 +104,13 @@ async def validate(session: AsyncSession, definition: IndicatorDefinition) -> No
         raise Unprocessable(errors=issues)
 
 
-def _present(value: float | None, value_type: str) -> float | int | bool | None:
+def present_value(value: float | None, value_type: str) -> float | int | bool | None:
+    """A stored double as the API shows it: true/false for booleans, whole counts as integers."""
     if value is None:
         return None
     if value_type == "boolean":
         return bool(value)
-    if value_type == "count":
+    if value_type == "count" and value == int(value):
         return int(value)
     return value
 
@@ -117,7 +118,7 @@ def _present(value: float | None, value_type: str) -> float | int | bool | None:
 def _point(year: int | None, value: float | None, value_type: str) -> YearValue | None:
     if year is None or value is None:
         return None
-    presented = _present(value, value_type)
+    presented = present_value(value, value_type)
     assert presented is not None
     return YearValue(year=year, value=presented)
 

@@ -2,8 +2,57 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+
+from app.auth.dependencies import Caller
+from app.core.db import SessionDep
+from app.core.openapi import problem_responses
+from app.core.pagination import PageDep, encode_cursor
 from app.core.routing import ApiRoute
+from app.core.timeutil import utcnow
+from app.scores import service
+from app.scores.schemas import ScorecardsOut, ScoresOut
+from app.scores.scorecards import scorecards
+from app.scores.views import scores_out
 
-router = APIRouter(tags=["scores"], route_class=ApiRoute)
+router = APIRouter(prefix="/scores", tags=["scores"], route_class=ApiRoute)
+
+PeriodQuery = Annotated[str, Query(max_length=7, description="`YYYY`, `YYYYQn` or `YYYY-MM`.",
+                                   examples=["2025"])]
+IncludeQuery = Annotated[service.Include, Query(description="`submitted` counts submitted values too.")]
+AsOfQuery = Annotated[AwareDatetime | None, Query(
+    description="Answer as the scores stood at this moment (ISO 8601 with an offset), from the revision history.")]
+
+
+@router.get("", response_model=ScoresOut, operation_id="getScores", responses=problem_responses(422))
+async def get_scores(_caller: Caller, session: SessionDep, period: PeriodQuery,
+                     include: IncludeQuery = "approved", as_of: AsOfQuery = None) -> ScoresOut:
+    """How far Xinmi is from its targets for a period: every indicator's score with its status, inputs and
+    formula, each category's and the overall weighted mean with coverage (SPEC §6). A monthly or quarterly
+    indicator counts in a longer period with its latest value inside it."""
+    resolved = service.resolve(period, as_of, utcnow())
+    return scores_out(await service.board(session, resolved, include, as_of))
+
+
+@router.get("/departments", response_model=ScorecardsOut, operation_id="getDepartmentScorecards",
+            responses=problem_responses(400, 422))
+async def get_department_scorecards(request: Request, _caller: Caller, session: SessionDep, page: PageDep,
+                                    period: PeriodQuery, include: IncludeQuery = "approved",
+                                    as_of: AsOfQuery = None) -> ScorecardsOut:
+    """Per department that leads indicators: their scores and weighted mean, completeness (values expected
+    for the period's ended sub-periods vs submitted vs approved) and timeliness (first submitted within
+    `deadline_days` of the period's end)."""
+    now = utcnow()
+    resolved = service.resolve(period, as_of, now)
+    position = page.position("scorecards", str)
+    deadline_days: int = request.app.state.settings.submission_deadline_days
+    board = await service.board(session, resolved, include, as_of)
+    cards = await scorecards(session, board, deadline_days=deadline_days, now=now,
+                             after_department=position[0] if position else None, limit=page.limit + 1)
+    items = cards[:page.limit]
+    next_cursor = encode_cursor("scorecards", [items[-1].department]) if len(cards) > page.limit else None
+    return ScorecardsOut(period=resolved.label, as_of=as_of, include=include, deadline_days=deadline_days,
+                         items=items, next_cursor=next_cursor)

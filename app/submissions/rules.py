@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.actor import Actor
 from app.core.issues import issue
-from app.core.periods import EARLIEST_YEAR, Period, parse_period, today_in_shanghai
+from app.core.periods import PERIOD_ISSUES, Period, check_period
 from app.indicators import repository as indicators
 from app.indicators.models import IndicatorVersion
 from app.indicators.service import value_issues
@@ -23,9 +23,7 @@ VALUE_TOLERANCE = 1e-6
 FILE_ID = re.compile(r"[0-9a-f]{32}")
 
 ISSUES: dict[str, tuple[str, str]] = {
-    "invalid_period": ("a period is YYYY, YYYYQn or YYYY-MM", "期间格式应为 YYYY、YYYYQn 或 YYYY-MM"),
-    "period_too_early": (f"periods start in {EARLIEST_YEAR}", f"期间不得早于 {EARLIEST_YEAR} 年"),
-    "period_not_started": ("this period has not started yet (Asia/Shanghai)", "该期间尚未开始（北京时间）"),
+    **PERIOD_ISSUES,
     "period_frequency": ("this indicator is reported {frequency}", "该指标的填报频次为 {frequency_zh}"),
     "unknown_indicator": ("no such indicator", "指标不存在"),
     "cells_source": ("this indicator is counted from the cell registry; nobody submits it",
@@ -79,17 +77,6 @@ class Checked:
     @property
     def value_type(self) -> str:
         return self.version.value_type
-
-
-def check_period(label: str, now: datetime) -> tuple[Period | None, list[dict[str, Any]]]:
-    period = parse_period(label)
-    if period is None:
-        return None, [issue(["period"], "invalid_period", ISSUES)]
-    if period.year < EARLIEST_YEAR:
-        return period, [issue(["period"], "period_too_early", ISSUES)]
-    if not period.has_started(today_in_shanghai(now)):
-        return period, [issue(["period"], "period_not_started", ISSUES)]
-    return period, []
 
 
 def compute_value(

@@ -15,6 +15,7 @@ from app.core.concurrency import etag_for, require_if_match
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.i18n import Language
 from app.core.issues import issue
+from app.indicators.service import present_value
 from app.submissions import repository
 from app.submissions.models import Submission, SubmissionRevision
 from app.submissions.rules import ISSUES, Checked, Refusal, check, is_outlier
@@ -163,15 +164,6 @@ async def edit(
     return submission
 
 
-def _present_value(value: float | None, value_type: str) -> bool | int | float | None:
-    if value is None:
-        return None
-    if value_type == "boolean":
-        return bool(value)
-    if value_type == "count" and value == int(value):
-        return int(value)
-    return value
-
 
 def warnings_for(value: float | None, previous: float | None, value_type: str, threshold: float,
                  lang: Language) -> list[SubmissionWarning]:
@@ -197,7 +189,7 @@ async def present(
         value_type = types[(s.indicator, s.indicator_version)]
         result.append(SubmissionOut(
             id=s.id, indicator=s.indicator, period=s.period, department=s.department,
-            value=_present_value(s.value, value_type), numerator=s.numerator, denominator=s.denominator,
+            value=present_value(s.value, value_type), numerator=s.numerator, denominator=s.denominator,
             note=s.note, evidence=s.evidence, status=s.status,
             warnings=warnings_for(s.value, previous.get(s.id), value_type, threshold, lang),
             version=s.version, created_at=s.created_at, updated_at=s.updated_at, submitted_at=s.submitted_at,
@@ -210,7 +202,7 @@ async def preview(session: AsyncSession, checked: Checked, *, threshold: float, 
     previous = await repository.previous_approved_values(session, [(checked.indicator, checked.period.start)])
     return SubmissionPreview(
         indicator=checked.indicator, period=checked.period.label, department=checked.department,
-        value=_present_value(checked.value, checked.value_type), numerator=checked.numerator,
+        value=present_value(checked.value, checked.value_type), numerator=checked.numerator,
         denominator=checked.denominator, note=checked.note, evidence=checked.evidence, status="draft",
         warnings=warnings_for(checked.value, previous.get((checked.indicator, checked.period.start)),
                               checked.value_type, threshold, lang),
@@ -221,7 +213,7 @@ def revision_out(revision: SubmissionRevision, value_type: str) -> RevisionOut:
     return RevisionOut(
         revision=revision.revision, action=revision.action, at=revision.at,
         status=revision.status,
-        value=_present_value(revision.value, value_type), numerator=revision.numerator,
+        value=present_value(revision.value, value_type), numerator=revision.numerator,
         denominator=revision.denominator, note=revision.note, evidence=revision.evidence, reason=revision.reason,
         department=revision.department, token_id=revision.token_id,
     )

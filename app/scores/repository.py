@@ -1,0 +1,155 @@
+"""All SQL of scores and scorecards: a handful of queries bounded by the catalogue and one year's
+periods, never by the length of the history (indexes on submissions.period and on
+submission_revisions (submission_id, revision))."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.departments.models import Department
+from app.indicators.models import Indicator, IndicatorVersion
+from app.submissions.models import Submission, SubmissionRevision
+
+
+async def definitions(session: AsyncSession, moment: datetime, known_at: datetime | None
+                      ) -> Sequence[tuple[str, IndicatorVersion]]:
+    """Every indicator with the version in force at ``moment`` (the newest valid from before it, else the
+    first), ordered by code. With ``known_at``, only versions created by then, and only indicators that
+    existed then."""
+    known = [col(IndicatorVersion.created_at) <= known_at] if known_at is not None else []
+    in_force = (
+        select(col(IndicatorVersion.indicator_id).label("indicator_id"),
+               func.max(col(IndicatorVersion.version)).label("version"))
+        .where(col(IndicatorVersion.valid_from) < moment, *known)
+        .group_by(col(IndicatorVersion.indicator_id))
+        .subquery()
+    )
+    first = (
+        select(col(IndicatorVersion.indicator_id).label("indicator_id"),
+               func.min(col(IndicatorVersion.version)).label("version"))
+        .where(*known)
+        .group_by(col(IndicatorVersion.indicator_id))
+        .subquery()
+    )
+    chosen = func.coalesce(in_force.c.version, first.c.version)
+    result = await session.execute(
+        select(col(Indicator.code), IndicatorVersion)
+        .join(first, first.c.indicator_id == col(Indicator.id))
+        .outerjoin(in_force, in_force.c.indicator_id == col(Indicator.id))
+        .join(IndicatorVersion, and_(col(IndicatorVersion.indicator_id) == col(Indicator.id),
+                                     col(IndicatorVersion.version) == chosen))
+        .order_by(col(Indicator.code))
+    )
+    return [(code, version) for code, version in result.tuples()]
+
+
+@dataclass(frozen=True)
+class CountedValue:
+    indicator: str
+    period: str
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    status: str
+    approved_at: datetime | None
+
+
+async def counted_values(session: AsyncSession, periods: Collection[str], statuses: Collection[str],
+                         as_of: datetime | None, *, latest_only: bool) -> list[CountedValue]:
+    """The values of ``periods`` whose status counts: as stored now, or as they stood at ``as_of``
+    (each submission's latest revision at or before it). With ``latest_only``, one per indicator: the one
+    of the latest period (a window function, so a year of monthly values is never loaded)."""
+    if not periods:
+        return []
+    if as_of is None:
+        columns: list[Any] = [col(Submission.indicator), col(Submission.period), col(Submission.value),
+                              col(Submission.numerator), col(Submission.denominator), col(Submission.status),
+                              col(Submission.approved_at)]
+        query = select(*columns).where(col(Submission.period).in_(periods), col(Submission.status).in_(statuses))
+    else:
+        latest = (
+            select(func.max(col(SubmissionRevision.revision)))
+            .where(col(SubmissionRevision.submission_id) == col(Submission.id),
+                   col(SubmissionRevision.at) <= as_of)
+            .correlate(Submission)
+            .scalar_subquery()
+        )
+        approved_at = case((col(SubmissionRevision.status) == "approved", col(SubmissionRevision.at)))
+        columns = [col(SubmissionRevision.indicator), col(SubmissionRevision.period), col(SubmissionRevision.value),
+                   col(SubmissionRevision.numerator), col(SubmissionRevision.denominator),
+                   col(SubmissionRevision.status), approved_at]
+        query = (
+            select(*columns)
+            .join(Submission, col(Submission.id) == col(SubmissionRevision.submission_id))
+            .where(col(Submission.period).in_(periods), col(SubmissionRevision.revision) == latest,
+                   col(SubmissionRevision.status).in_(statuses))
+        )
+    if latest_only:
+        rank = func.row_number().over(
+            partition_by=columns[0],
+            order_by=(col(Submission.period_end).desc(), col(Submission.period_start).desc()),
+        ).label("rank")
+        ranked = query.add_columns(rank).subquery()
+        query = select(*[ranked.c[i] for i in range(len(columns))]).where(ranked.c.rank == 1)
+    result = await session.execute(query)
+    return [CountedValue(*row) for row in result.tuples()]
+
+
+@dataclass(frozen=True)
+class SubmissionState:
+    indicator: str
+    period: str
+    status: str | None
+    first_submitted_at: datetime | None
+
+
+async def submission_states(session: AsyncSession, indicators: Collection[str], periods: Collection[str],
+                            as_of: datetime | None) -> list[SubmissionState]:
+    """For scorecards: each submission's status (now, or at ``as_of``) and when it was first submitted."""
+    if not indicators or not periods:
+        return []
+    cutoff = [col(SubmissionRevision.at) <= as_of] if as_of is not None else []
+    first_submitted = (
+        select(func.min(col(SubmissionRevision.at)))
+        .where(col(SubmissionRevision.submission_id) == col(Submission.id),
+               col(SubmissionRevision.action) == "submitted", *cutoff)
+        .correlate(Submission)
+        .scalar_subquery()
+    )
+    status: Any
+    if as_of is None:
+        status = col(Submission.status)
+    else:
+        latest = (
+            select(func.max(col(SubmissionRevision.revision)))
+            .where(col(SubmissionRevision.submission_id) == col(Submission.id), *cutoff)
+            .correlate(Submission)
+            .scalar_subquery()
+        )
+        status = (
+            select(col(SubmissionRevision.status))
+            .where(col(SubmissionRevision.submission_id) == col(Submission.id),
+                   col(SubmissionRevision.revision) == latest)
+            .correlate(Submission)
+            .scalar_subquery()
+        )
+    result = await session.execute(
+        select(col(Submission.indicator), col(Submission.period), status, first_submitted)
+        .where(col(Submission.indicator).in_(indicators), col(Submission.period).in_(periods))
+    )
+    return [SubmissionState(*row) for row in result.tuples()]
+
+
+async def department_names(session: AsyncSession, codes: Collection[str]) -> dict[str, tuple[str, str]]:
+    result = await session.execute(
+        select(col(Department.code), col(Department.name_zh), col(Department.name_en))
+        .where(col(Department.code).in_(codes))
+    )
+    return {code: (name_zh, name_en) for code, name_zh, name_en in result.tuples()}
