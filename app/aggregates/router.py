@@ -64,7 +64,7 @@ async def get_aggregates(
     values count. The ETag covers the figures (not `generated_at`): pull with `If-None-Match` and get 304
     until an approved value, a definition or the registry changes."""
     now = utcnow()
-    resolved = scores.resolve(period, as_of, now)
+    resolved, as_of = scores.resolve(period, as_of, now)
     document = await service.aggregates(session, resolved, as_of, now)
     representation = _representation(format_, accept)
     etag = service.etag(document, representation)

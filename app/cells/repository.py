@@ -290,7 +290,7 @@ async def certified_counts(session: AsyncSession, cutoff: datetime, last_day: da
                or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
         .group_by(col(Cell.type))
     )
-    return {cell_type: int(count) for cell_type, count in result.tuples()}
+    return {cell_type: int(count) for cell_type, count in result}
 
 
 async def quotas_at(session: AsyncSession, year: int, known_at: datetime | None) -> dict[str, int]:
@@ -298,7 +298,7 @@ async def quotas_at(session: AsyncSession, year: int, known_at: datetime | None)
     if known_at is None:
         current = await session.execute(
             select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
-        return {cell_type: int(quota) for cell_type, quota in current.tuples()}
+        return {cell_type: int(quota) for cell_type, quota in current}
     latest = (
         select(col(CellQuotaChange.type).label("type"), func.max(col(CellQuotaChange.id)).label("id"))
         .where(col(CellQuotaChange.year) == year, col(CellQuotaChange.at) <= known_at)
@@ -309,4 +309,4 @@ async def quotas_at(session: AsyncSession, year: int, known_at: datetime | None)
         select(col(CellQuotaChange.type), col(CellQuotaChange.quota))
         .join(latest, latest.c.id == col(CellQuotaChange.id))
     )
-    return {cell_type: int(quota) for cell_type, quota in historic.tuples()}
+    return {cell_type: int(quota) for cell_type, quota in historic}

@@ -21,8 +21,8 @@ from app.submissions.models import Submission, SubmissionRevision
 async def definitions(session: AsyncSession, moment: datetime, known_at: datetime | None
                       ) -> Sequence[tuple[str, IndicatorVersion]]:
     """Every indicator with the version in force at ``moment`` (the newest valid from before it, else the
-    first), ordered by code. With ``known_at``, only versions created by then, and only indicators that
-    existed then."""
+    first), ordered by code. With ``known_at``, only revisions created by then count (the first version
+    always does: the catalogue may have been loaded after the moment asked about)."""
     known = [col(IndicatorVersion.created_at) <= known_at] if known_at is not None else []
     in_force = (
         select(col(IndicatorVersion.indicator_id).label("indicator_id"),
@@ -34,7 +34,6 @@ async def definitions(session: AsyncSession, moment: datetime, known_at: datetim
     first = (
         select(col(IndicatorVersion.indicator_id).label("indicator_id"),
                func.min(col(IndicatorVersion.version)).label("version"))
-        .where(*known)
         .group_by(col(IndicatorVersion.indicator_id))
         .subquery()
     )
@@ -47,7 +46,7 @@ async def definitions(session: AsyncSession, moment: datetime, known_at: datetim
                                      col(IndicatorVersion.version) == chosen))
         .order_by(col(Indicator.code))
     )
-    return [(code, version) for code, version in result.tuples()]
+    return [(code, version) for code, version in result]
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ async def counted_values(session: AsyncSession, periods: Collection[str], status
         ranked = query.add_columns(rank).subquery()
         query = select(*[ranked.c[i] for i in range(len(columns))]).where(ranked.c.rank == 1)
     result = await session.execute(query)
-    return [CountedValue(*row) for row in result.tuples()]
+    return [CountedValue(*row) for row in result]
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ async def submission_states(session: AsyncSession, indicators: Collection[str], 
         select(col(Submission.indicator), col(Submission.period), status, first_submitted)
         .where(col(Submission.indicator).in_(indicators), col(Submission.period).in_(periods))
     )
-    return [SubmissionState(*row) for row in result.tuples()]
+    return [SubmissionState(*row) for row in result]
 
 
 async def department_names(session: AsyncSession, codes: Collection[str]) -> dict[str, tuple[str, str]]:
@@ -152,4 +151,4 @@ async def department_names(session: AsyncSession, codes: Collection[str]) -> dic
         select(col(Department.code), col(Department.name_zh), col(Department.name_en))
         .where(col(Department.code).in_(codes))
     )
-    return {code: (name_zh, name_en) for code, name_zh, name_en in result.tuples()}
+    return {code: (name_zh, name_en) for code, name_zh, name_en in result}

@@ -33,7 +33,7 @@ async def get_scores(_caller: Caller, session: SessionDep, period: PeriodQuery,
     """How far Xinmi is from its targets for a period: every indicator's score with its status, inputs and
     formula, each category's and the overall weighted mean with coverage (SPEC §6). A monthly or quarterly
     indicator counts in a longer period with its latest value inside it."""
-    resolved = service.resolve(period, as_of, utcnow())
+    resolved, as_of = service.resolve(period, as_of, utcnow())
     return scores_out(await service.board(session, resolved, include, as_of))
 
 
@@ -46,7 +46,7 @@ async def get_department_scorecards(request: Request, _caller: Caller, session: 
     for the period's ended sub-periods vs submitted vs approved) and timeliness (first submitted within
     `deadline_days` of the period's end)."""
     now = utcnow()
-    resolved = service.resolve(period, as_of, now)
+    resolved, as_of = service.resolve(period, as_of, now)
     position = page.position("scorecards", str)
     deadline_days: int = request.app.state.settings.submission_deadline_days
     board = await service.board(session, resolved, include, as_of)

@@ -9,7 +9,7 @@ counts); the arithmetic is `app.scores.formulas`. A board can be computed as it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -142,13 +142,13 @@ ISSUES: dict[str, tuple[str, str]] = {
 }
 
 
-def resolve(period_label: str, as_of: datetime | None, now: datetime) -> Period:
-    """The requested period, refusing what cannot be scored: malformed, before 2016, not started; and an
-    ``as_of`` in the future."""
+def resolve(period_label: str, as_of: datetime | None, now: datetime) -> tuple[Period, datetime | None]:
+    """The requested period and ``as_of`` in UTC, refusing what cannot be scored: a period malformed,
+    before 2016 or not started; an ``as_of`` in the future."""
     period, issues = check_period(period_label, now, loc=("query", "period"))
     if as_of is not None and as_of > now:
         issues.append(issue(["query", "as_of"], "as_of_in_future", ISSUES))
     if issues:
         raise Unprocessable(errors=issues)
     assert period is not None
-    return period
+    return period, as_of.astimezone(UTC) if as_of is not None else None
