@@ -180,9 +180,15 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not deliver webhooks in-process.")] = False,
 ) -> None:
-    """Upgrade the schema, load the catalogue if empty, and serve."""
+    """Upgrade the schema, load the catalogue if empty, and serve (delivering webhooks in-process unless
+    --no-worker; `zwc worker` can deliver them instead, and several deliverers never send an event twice)."""
+    import os
+
     import uvicorn
 
+    # Read by the app's settings in every server process (uvicorn's workers inherit the environment).
+    os.environ["ZWC_WEBHOOK_WORKER"] = "0" if no_worker else "1"
+    get_settings.cache_clear()
     secret = prepare_database()
     if secret is not None:
         typer.echo("=" * 72)
@@ -190,9 +196,40 @@ def serve(
         typer.echo("It is shown this once; keep it safe:")
         typer.echo(secret)
         typer.echo("=" * 72)
-    del no_worker  # webhook delivery arrives with the outbox worker; nothing runs in-process yet
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=True, server_header=False)
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Deliver webhooks from the outbox until interrupted (SIGINT or SIGTERM).
+
+    Runs beside `zwc serve --no-worker`, or several at once: no event is delivered twice."""
+    import logging
+    import signal
+
+    from app.core.db import Database
+    from app.core.logging import configure_logging
+    from app.webhooks.delivery import run_forever
+
+    configure_logging()
+    settings = get_settings()
+    log = logging.getLogger("zwc.webhooks")
+
+    async def run() -> None:
+        database = Database.from_settings(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        log.info("webhook worker started (polling every %ss)", settings.webhook_poll_seconds)
+        try:
+            await run_forever(database, settings, stop)
+        finally:
+            await database.dispose()
+        log.info("webhook worker stopped")
+
+    asyncio.run(run())
 
 
 @cli.command("openapi")

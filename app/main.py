@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +32,7 @@ from app.indicators.router import router as indicators_router
 from app.scores.router import router as scores_router
 from app.submissions.excel_router import router as submissions_excel_router
 from app.submissions.router import router as submissions_router
+from app.webhooks.delivery import run_forever
 from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
@@ -48,8 +51,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        stop = asyncio.Event()
+        worker = (asyncio.create_task(run_forever(database, settings, stop), name="zwc-webhooks")
+                  if settings.webhook_worker else None)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                stop.set()
+                # A pass in flight finishes (its sends are bounded by the timeout). If it does not,
+                # wait_for cancels it: its leases expire and another pass retries.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker, settings.webhook_timeout_seconds + 5)
+            await database.dispose()
 
     app = FastAPI(
         title="Zero-Waste City API (无废城市 API)",

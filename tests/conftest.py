@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -141,6 +143,68 @@ def postgres_template() -> Iterator[Template]:
     engine.dispose()
 
 
+class PostgresCopies:
+    """Copies of the template made ahead, and used ones dropped, by two background threads.
+
+    Creating a database from a template and dropping one each take a few hundred milliseconds (a
+    checkpoint and fsyncs); done in the background they overlap with the tests instead of adding up.
+    """
+
+    _DONE = ""
+
+    def __init__(self, template: str, ahead: int = 2) -> None:
+        self.template = template
+        self.ready: queue.Queue[str] = queue.Queue(maxsize=ahead)
+        self.used: queue.Queue[str] = queue.Queue()
+        self.stopping = threading.Event()
+        self.engine = _admin_engine()
+        self.maker = threading.Thread(target=self._make, daemon=True)
+        self.dropper = threading.Thread(target=self._drop, daemon=True)
+        self.maker.start()
+        self.dropper.start()
+
+    def _make(self) -> None:
+        while not self.stopping.is_set():
+            name = f"{RUN_ID}_{uuid.uuid4().hex[:12]}"
+            with self.engine.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            while True:
+                try:
+                    self.ready.put(name, timeout=0.2)
+                    break
+                except queue.Full:
+                    if self.stopping.is_set():
+                        self.used.put(name)
+                        return
+
+    def _drop(self) -> None:
+        while (name := self.used.get()) != self._DONE:
+            with self.engine.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def take(self) -> str:
+        return self.ready.get(timeout=120)
+
+    def give_back(self, name: str) -> None:
+        self.used.put(name)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.maker.join()
+        while not self.ready.empty():
+            self.used.put(self.ready.get())
+        self.used.put(self._DONE)
+        self.dropper.join()
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_copies(postgres_template: Template) -> Iterator[PostgresCopies]:
+    copies = PostgresCopies(postgres_template.location)
+    yield copies
+    copies.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -155,9 +219,12 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         shutil.copyfile(template.location, path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    with scratch_postgres_database(template.location) as name:
+    copies: PostgresCopies = request.getfixturevalue("postgres_copies")
+    name = copies.take()
+    try:
         yield postgres_url(name)
+    finally:
+        copies.give_back(name)
 
 
 @pytest.fixture

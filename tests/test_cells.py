@@ -11,6 +11,7 @@ utilization 20, disposal 10, education 10, highlights 10 (bonus). `disposal` doe
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from app.webhooks.delivery import run_forever
 from tests.factories import assert_problem, bearer, make_token, sql, sql_write
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -517,3 +519,21 @@ async def test_the_list_as_a_workbook(app: Any, client: httpx.AsyncClient, jyj: 
     assert "2" in body["detail"]
     assert len(await sheet_rows(jyj, "type=school&status=applied")) == 2
     assert_problem(await client.get("/v1/cells?format=pdf", headers=bearer(jyj)), 422, "validation_failed")
+
+
+async def test_the_worker_observes_an_expiry_without_any_cell_request(app: Any, client: httpx.AsyncClient, jyj: str,
+                                                                      reviewer: str) -> None:
+    cell = await certified(client, jyj, reviewer)
+    await _set_valid_until(app, cell["certificate_no"], today() - timedelta(days=1))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_forever(app.state.database, app.state.settings, stop))
+    try:
+        for _ in range(100):
+            if "cell.expired" in await events(app, cell["id"]):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+    assert (await events(app, cell["id"])).count("cell.expired") == 1
+    assert (await sql(app, "SELECT status FROM cells WHERE id = :i", i=cell["id"]))[0][0] == "expired"

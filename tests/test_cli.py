@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from app.core.config import get_settings
 from app.core.db import create_sync_engine
 from app.core.migrations import head_revisions
 from app.indicators.schemas import YearValue
+from tests.test_webhooks import Receiver
 
 runner = CliRunner()
 TOKEN_LINE = re.compile(r"^zwc_[A-Za-z0-9_-]{43}$")
@@ -230,3 +232,109 @@ def test_serve_on_an_empty_database_prints_a_working_admin_token(empty_database_
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+# ------------------------------------------------------------------------------------------ webhooks
+
+
+def test_worker_help() -> None:
+    output = invoke("worker", "--help")
+    assert "Deliver webhooks from the outbox until interrupted" in output
+
+
+def _start_serve(tmp_path: Path, database_url: str, *args: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+    """`zwc serve` on a fresh database; answers the process, its base URL, the bootstrap token and its log."""
+    port = _free_port()
+    env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_FILES_DIR": str(tmp_path / "files"),
+           "ZWC_WEBHOOK_ALLOW_PRIVATE": "1"}
+    log = tmp_path / "serve.log"
+    zwc = str(Path(sys.executable).with_name("zwc"))
+    with log.open("w") as out:
+        process = subprocess.Popen([zwc, "serve", "--port", str(port), *args], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.terminate()
+        process.wait(timeout=20)
+        pytest.fail(f"server did not become ready:\n{log.read_text()}")
+    (token,) = [line for line in log.read_text().splitlines() if TOKEN_LINE.match(line)]
+    return process, base, token, log
+
+
+def _subscribe_and_apply(base: str, admin: str, receiver_url: str) -> float:
+    """Subscribe to `cell.applied`, then apply for a school with a jyj token minted over HTTP; answers the
+    moment the application was committed (its 201 received)."""
+    auth = {"Authorization": f"Bearer {admin}"}
+    hook = httpx.post(f"{base}/v1/webhooks", json={"url": receiver_url, "events": ["cell.applied"]}, headers=auth,
+                      timeout=10)
+    assert hook.status_code == 201, hook.text
+    minted = httpx.post(f"{base}/v1/departments/jyj/tokens", json={"scopes": ["cells:write"]}, headers=auth,
+                        timeout=10)
+    assert minted.status_code == 201, minted.text
+    cell = httpx.post(f"{base}/v1/cells", json={"type": "school", "name": "新密市第一高级中学", "town": "qingpingjie"},
+                      headers={"Authorization": f"Bearer {minted.json()['token']}"}, timeout=10)
+    assert cell.status_code == 201, cell.text
+    return time.monotonic()
+
+
+def _wait_for(receiver: Receiver, count: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(receiver.received()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_serve_delivers_webhooks_in_process_within_five_seconds(tmp_path: Path) -> None:
+    receiver = Receiver()
+    process, base, admin, log = _start_serve(tmp_path, f"sqlite:///{tmp_path / 'zwc.db'}")
+    try:
+        committed = _subscribe_and_apply(base, admin, receiver.url)
+        _wait_for(receiver, 1, 5)
+        assert time.monotonic() - committed < 5, log.read_text()
+        (request,) = receiver.received()
+        assert request.headers["X-ZWC-Event"] == "cell.applied"
+        body = request.json()
+        assert (body["event"], body["data"]["name"], body["data"]["status"]) == (
+            "cell.applied", "新密市第一高级中学", "applied")
+        assert request.headers["X-ZWC-Delivery"] == str(body["id"])
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        receiver.close()
+    assert log.read_text().count(admin) == 1  # the bootstrap token is printed once, never logged
+
+
+def test_serve_without_worker_leaves_delivery_to_zwc_worker(tmp_path: Path) -> None:
+    receiver = Receiver()
+    database_url = f"sqlite:///{tmp_path / 'zwc.db'}"
+    process, base, admin, _log = _start_serve(tmp_path, database_url, "--no-worker")
+    worker: subprocess.Popen[bytes] | None = None
+    worker_log = tmp_path / "worker.log"
+    try:
+        _subscribe_and_apply(base, admin, receiver.url)
+        time.sleep(2.5)  # the in-process worker would have delivered within ~1 s
+        assert receiver.received() == []
+        env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_WEBHOOK_ALLOW_PRIVATE": "1"}
+        with worker_log.open("w") as out:
+            worker = subprocess.Popen([str(Path(sys.executable).with_name("zwc")), "worker"], env=env, stdout=out,
+                                      stderr=subprocess.STDOUT)
+        _wait_for(receiver, 1, 10)
+        assert [r.headers["X-ZWC-Event"] for r in receiver.received()] == ["cell.applied"]
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        text_log = worker_log.read_text()
+        assert "webhook worker started" in text_log
+        assert "webhook worker stopped" in text_log
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+        process.terminate()
+        process.wait(timeout=20)
+        receiver.close()

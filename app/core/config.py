@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///var/zwc.db"
@@ -28,12 +28,32 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     max_json_bytes: int = Field(default=1024 * 1024, ge=1)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    webhook_allow_private: bool = False
+    webhook_allow_private: bool = Field(default=False, description="Accept webhook URLs on loopback, private "
+                                        "and other non-public addresses (tests and closed networks only).")
+    webhook_worker: bool = Field(default=False, description="Deliver webhooks in this process (the app's "
+                                 "lifespan runs the delivery loop); `zwc serve` sets it unless --no-worker.")
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0, description="Delay after the first failed "
+                                              "attempt; it doubles after each further failure.")
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0, description="How long a claimed delivery stays "
+                                         "taken; longer than the timeout, so that no two workers send it.")
+    webhook_batch_size: int = Field(default=20, ge=1, le=500, description="Deliveries claimed per pass.")
     token_default_expiry_days: int = Field(default=365, ge=1)
     token_touch_interval_seconds: int = Field(default=60, ge=0)
     retry_after_seconds: int = Field(default=5, ge=1)
     outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
                                      "the previous approved one carries a warning and needs a note.")
+    submission_deadline_days: int = Field(default=30, ge=0, le=366, description="Days after a period's end "
+                                          "within which its value counts as submitted on time (scorecards).")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from app.files import models as files_models
 from app.idempotency import models as idempotency_models
 from app.indicators import models as indicators_models
 from app.submissions import models as submissions_models
+from app.webhooks import models as webhooks_models
 
 metadata = SQLModel.metadata
 
@@ -26,4 +27,5 @@ __all__ = [
     "indicators_models",
     "metadata",
     "submissions_models",
+    "webhooks_models",
 ]
