@@ -237,9 +237,24 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+_apps: dict[str, Any] = {}
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Any]:
-    application = create_app(settings)
+    """The application for the test's settings and database.
+
+    Building one costs ~0.1 s, so tests whose settings differ only in the database and the files directory
+    share an application object; both of those are read from `app.state` on every request, and are set
+    here per test. Tests that need other settings (body limits, CORS…) get an application of their own.
+    """
+    key = settings.model_dump_json(exclude={"database_url", "files_dir"})
+    application = _apps.get(key)
+    if application is None:
+        application = _apps[key] = create_app(settings)
+    else:
+        application.state.settings = settings
+        application.state.database = Database.from_settings(settings)
     yield application
     await application.state.database.dispose()
 
