@@ -67,18 +67,31 @@ async def counted_values(session: AsyncSession, periods: Collection[str], status
     of the latest period (a window function, so a year of monthly values is never loaded)."""
     if not periods:
         return []
+    order: tuple[Any, ...]
     if as_of is None:
         columns: list[Any] = [col(Submission.indicator), col(Submission.period), col(Submission.value),
                               col(Submission.numerator), col(Submission.denominator), col(Submission.status),
                               col(Submission.approved_at)]
         query = select(*columns).where(col(Submission.period).in_(periods), col(Submission.status).in_(statuses))
+        order = (col(Submission.period_end).desc(), col(Submission.period_start).desc())
     else:
-        latest = (
-            select(func.max(col(SubmissionRevision.revision)))
+        # First each submission of the periods with the id of its latest revision by then (one backward
+        # index step on (submission_id, revision) each), then those revisions by primary key: the cost
+        # follows the periods' submissions, not the length of the history.
+        latest_revision = (
+            select(col(SubmissionRevision.id))
             .where(col(SubmissionRevision.submission_id) == col(Submission.id),
                    col(SubmissionRevision.at) <= as_of)
+            .order_by(col(SubmissionRevision.revision).desc())
+            .limit(1)
             .correlate(Submission)
             .scalar_subquery()
+        )
+        picked = (
+            select(col(Submission.period_start).label("period_start"), col(Submission.period_end).label("period_end"),
+                   latest_revision.label("revision_id"))
+            .where(col(Submission.period).in_(periods))
+            .subquery()
         )
         approved_at = case((col(SubmissionRevision.status) == "approved", col(SubmissionRevision.at)))
         columns = [col(SubmissionRevision.indicator), col(SubmissionRevision.period), col(SubmissionRevision.value),
@@ -86,15 +99,12 @@ async def counted_values(session: AsyncSession, periods: Collection[str], status
                    col(SubmissionRevision.status), approved_at]
         query = (
             select(*columns)
-            .join(Submission, col(Submission.id) == col(SubmissionRevision.submission_id))
-            .where(col(Submission.period).in_(periods), col(SubmissionRevision.revision) == latest,
-                   col(SubmissionRevision.status).in_(statuses))
+            .join(picked, picked.c.revision_id == col(SubmissionRevision.id))
+            .where(col(SubmissionRevision.status).in_(statuses))
         )
+        order = (picked.c.period_end.desc(), picked.c.period_start.desc())
     if latest_only:
-        rank = func.row_number().over(
-            partition_by=columns[0],
-            order_by=(col(Submission.period_end).desc(), col(Submission.period_start).desc()),
-        ).label("rank")
+        rank = func.row_number().over(partition_by=columns[0], order_by=order).label("rank")
         ranked = query.add_columns(rank).subquery()
         query = select(*[ranked.c[i] for i in range(len(columns))]).where(ranked.c.rank == 1)
     result = await session.execute(query)
