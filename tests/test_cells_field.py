@@ -92,12 +92,14 @@ async def test_quotas_and_the_summary(app: Any, client: httpx.AsyncClient) -> No
 
 async def test_files_named_by_cells_are_readable_by_those_who_may_read_them(app: Any,
                                                                              client: httpx.AsyncClient) -> None:
-    """Cell evidence: every token (cells are public to tokens). Inspection photos: the type's
-    responsible department, the lead office and reviewers only."""
+    """Cell evidence: every token (cells are public to tokens). Inspection photos: whoever may read the
+    inspections (SPEC §4: `cells:write` of the type's responsible department or of the lead office), so not
+    a reviewer without `cells:write`, nor the lead office's reviewing token."""
     jyj = await make_token(app, "jyj", ["cells:write"])
     outsider = await make_token(app, "swj", ["cells:write"])
     lead = await make_token(app, "lead", ["cells:write"])
     reviewer = await make_token(app, "sthj", ["cells:review"])
+    lead_reviewer = await make_token(app, "lead", ["cells:review"])
     evidence = (await upload(client, jyj, png_bytes(b"evidence"), "e.png", "image/png")).json()["id"]
     photo = (await upload(client, jyj, png_bytes(b"photo"), "p.png", "image/png")).json()["id"]
     unused = (await upload(client, jyj, png_bytes(b"unused"), "u.png", "image/png")).json()["id"]
@@ -111,9 +113,10 @@ async def test_files_named_by_cells_are_readable_by_those_who_may_read_them(app:
     async def status(token: str, file_id: str) -> int:
         return (await client.get(f"/v1/files/{file_id}", headers=bearer(token))).status_code
 
-    assert [await status(t, evidence) for t in (outsider, lead, reviewer)] == [200, 200, 200]
-    assert [await status(t, photo) for t in (outsider, lead, reviewer)] == [404, 200, 200]
-    assert [await status(t, unused) for t in (outsider, lead, reviewer)] == [404, 404, 404]
+    readers = (outsider, lead, reviewer, lead_reviewer, jyj)
+    assert [await status(t, evidence) for t in readers] == [200, 200, 200, 200, 200]
+    assert [await status(t, photo) for t in readers] == [404, 200, 404, 404, 200]
+    assert [await status(t, unused) for t in readers] == [404, 404, 404, 404, 200]  # jyj uploaded it
 
 
 async def test_an_inspection_is_read_back_at_its_location(app: Any, client: httpx.AsyncClient) -> None:

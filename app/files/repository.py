@@ -33,13 +33,13 @@ async def readable_through_submission(session: AsyncSession, file_id: str, actor
 
 async def readable_through_cell(session: AsyncSession, file_id: str, actor: Actor) -> bool:
     """Whether a cell names this file in a way the actor may read: a cell's evidence (every token reads
-    cells), or an inspection's photo (those who may read inspections: the type's responsible department,
-    the lead office, reviewers)."""
+    cells), or an inspection's photo (whoever may read the inspections: a `cells:write` token of the
+    type's responsible department or of the lead office, SPEC §4)."""
     named = [col(CellFile.file_id) == file_id]
     clauses = [exists().where(*named, col(CellFile.role) == "evidence")]
-    if actor.is_lead_office or actor.has_scope("cells:review"):
+    if actor.has_scope("cells:write") and actor.is_lead_office:
         clauses.append(exists().where(*named))
-    elif actor.department is not None:
+    elif actor.has_scope("cells:write") and actor.department is not None:
         clauses.append(exists().where(
             *named,
             col(CellFile.cell_id) == col(Cell.id),
