@@ -1,4 +1,4 @@
-"""Scores and aggregates against a large history (issue 6 benchmark).
+"""Scores and aggregates against a large history (the benchmark of issue 5).
 
 Builds a throwaway PostgreSQL database (migrations and `zwc seed` through the CLI, then a bulk load with
 psycopg COPY): N synthetic monthly indicators and, for every (indicator, month), one submission with its

@@ -590,16 +590,17 @@ REFUSALS: list[tuple[dict[str, str], list[str], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("params", "loc", "kind"), REFUSALS,
-                         ids=[f"{case[2]}-{index}" for index, case in enumerate(REFUSALS)])
 async def test_refusals_answer_422_and_write_nothing(app: Any, client: httpx.AsyncClient, puller: str,
-                                                     params: dict[str, str], loc: list[str], kind: str) -> None:
-    before = await stored_counts(app)
-    response = await client.get(URL, params=params, headers=bearer(puller))
-    problem = assert_problem(response, 422, "validation_failed")
-    assert problem["errors"][0]["type"] == kind, problem
-    assert problem["errors"][0]["loc"] == loc, problem
-    assert await stored_counts(app) == before
+                                                     subtests: pytest.Subtests) -> None:
+    """Every refusal on one database: each answers 422 and leaves the counts as they were before it."""
+    for index, (params, loc, kind) in enumerate(REFUSALS):
+        with subtests.test(msg=f"{kind}-{index}", params=params):
+            before = await stored_counts(app)
+            response = await client.get(URL, params=params, headers=bearer(puller))
+            problem = assert_problem(response, 422, "validation_failed")
+            assert problem["errors"][0]["type"] == kind, problem
+            assert problem["errors"][0]["loc"] == loc, problem
+            assert await stored_counts(app) == before
 
 
 async def test_as_of_in_the_future_by_a_minute(client: httpx.AsyncClient, puller: str) -> None:

@@ -217,29 +217,30 @@ async def test_reads_record_nothing(app: Any, client: httpx.AsyncClient, admin: 
 # --- Filters and pages ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("filters", "where", "expected_count"),
-    [
-        ({"entity": "department"}, "entity = 'department'", 21),
-        ({"entity": "token"}, "entity = 'token'", 3),
-        ({"entity_id": "sthj"}, "entity_id = 'sthj'", 1),
-        ({"entity": "department", "entity_id": "hbj"}, "entity = 'department' AND entity_id = 'hbj'", 1),
-        ({"department": "lead"}, "department = 'lead'", 3),
-        ({"department": "sthj"}, "department = 'sthj'", 0),
-        ({"action": "department.created"}, "action = 'department.created'", 21),
-        ({"action": "indicator.created"}, "action = 'indicator.created'", 48),
-        ({"action": "token.revoked", "department": "lead"}, "action = 'token.revoked' AND department = 'lead'", 1),
-        ({"action": "nothing.happened"}, "action = 'nothing.happened'", 0),
-    ],
-)
-async def test_filters(app: Any, client: httpx.AsyncClient, writes: Writes, filters: dict[str, str], where: str,
-                       expected_count: int) -> None:
-    events = await all_events(client, writes.admin, **filters)
-    expected = [row[0] for row in await sql(app, f"SELECT id FROM audit_events WHERE {where} ORDER BY id")]
-    assert [e["id"] for e in events] == expected
-    assert len(events) == expected_count
-    for key, value in filters.items():
-        assert all(e[key] == value for e in events)
+FILTERS: list[tuple[dict[str, str], str, int]] = [
+    ({"entity": "department"}, "entity = 'department'", 21),
+    ({"entity": "token"}, "entity = 'token'", 3),
+    ({"entity_id": "sthj"}, "entity_id = 'sthj'", 1),
+    ({"entity": "department", "entity_id": "hbj"}, "entity = 'department' AND entity_id = 'hbj'", 1),
+    ({"department": "lead"}, "department = 'lead'", 3),
+    ({"department": "sthj"}, "department = 'sthj'", 0),
+    ({"action": "department.created"}, "action = 'department.created'", 21),
+    ({"action": "indicator.created"}, "action = 'indicator.created'", 48),
+    ({"action": "token.revoked", "department": "lead"}, "action = 'token.revoked' AND department = 'lead'", 1),
+    ({"action": "nothing.happened"}, "action = 'nothing.happened'", 0),
+]
+
+
+async def test_filters(app: Any, client: httpx.AsyncClient, writes: Writes, subtests: pytest.Subtests) -> None:
+    """Every filter on one database (reads only, so the cases share the writes)."""
+    for filters, where, expected_count in FILTERS:
+        with subtests.test(msg=where, filters=filters):
+            events = await all_events(client, writes.admin, **filters)
+            expected = [row[0] for row in await sql(app, f"SELECT id FROM audit_events WHERE {where} ORDER BY id")]
+            assert [e["id"] for e in events] == expected
+            assert len(events) == expected_count
+            for key, value in filters.items():
+                assert all(e[key] == value for e in events)
 
 
 async def test_cursor_walks_every_event_once_in_order(app: Any, client: httpx.AsyncClient, writes: Writes) -> None:
@@ -295,25 +296,27 @@ async def test_bad_query_is_422(client: httpx.AsyncClient, admin: str, params: d
 # --- Append-only ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("table", "statement"),
-    [
-        ("audit_events", "UPDATE audit_events SET action = 'tampered' WHERE id = 1"),
-        ("audit_events", "UPDATE audit_events SET after = NULL"),
-        ("audit_events", "DELETE FROM audit_events WHERE id = 1"),
-        ("audit_events", "DELETE FROM audit_events"),
-        ("indicator_versions", "UPDATE indicator_versions SET weight = 2 WHERE id = 1"),
-        ("indicator_versions", "UPDATE indicator_versions SET target_value = NULL, target_year = NULL"),
-        ("indicator_versions", "DELETE FROM indicator_versions WHERE id = 1"),
-        ("indicator_versions", "DELETE FROM indicator_versions"),
-    ],
-)
-async def test_append_only_tables_refuse_changes(app: Any, table: str, statement: str) -> None:
-    before = [tuple(row) for row in await sql(app, f"SELECT * FROM {table} ORDER BY id")]
-    assert before
-    with pytest.raises(Exception, match="append-only"):
-        await sql_write(app, statement)
-    assert [tuple(row) for row in await sql(app, f"SELECT * FROM {table} ORDER BY id")] == before
+TAMPERING: list[tuple[str, str]] = [
+    ("audit_events", "UPDATE audit_events SET action = 'tampered' WHERE id = 1"),
+    ("audit_events", "UPDATE audit_events SET after = NULL"),
+    ("audit_events", "DELETE FROM audit_events WHERE id = 1"),
+    ("audit_events", "DELETE FROM audit_events"),
+    ("indicator_versions", "UPDATE indicator_versions SET weight = 2 WHERE id = 1"),
+    ("indicator_versions", "UPDATE indicator_versions SET target_value = NULL, target_year = NULL"),
+    ("indicator_versions", "DELETE FROM indicator_versions WHERE id = 1"),
+    ("indicator_versions", "DELETE FROM indicator_versions"),
+]
+
+
+async def test_append_only_tables_refuse_changes(app: Any, subtests: pytest.Subtests) -> None:
+    """Every statement on one database: each is refused and the table reads as it did before it."""
+    for table, statement in TAMPERING:
+        with subtests.test(msg=f"{table}-{statement}"):
+            before = [tuple(row) for row in await sql(app, f"SELECT * FROM {table} ORDER BY id")]
+            assert before
+            with pytest.raises(Exception, match="append-only"):
+                await sql_write(app, statement)
+            assert [tuple(row) for row in await sql(app, f"SELECT * FROM {table} ORDER BY id")] == before
 
 
 async def test_api_written_event_cannot_be_altered(app: Any, writes: Writes) -> None:

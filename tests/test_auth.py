@@ -32,13 +32,14 @@ async def test_no_token_is_401(client: httpx.AsyncClient) -> None:
     await assert_401(await client.get("/v1/me"), "token_missing")
 
 
-@pytest.mark.parametrize(
-    "header",
-    ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-zwc-token", "Bearer zwc_short", "zwc_" + "a" * 43,
-     "Bearer zwc_" + "a" * 40 + "!!!"],
-)
-async def test_malformed_token_is_401(client: httpx.AsyncClient, header: str) -> None:
-    await assert_401(await client.get("/v1/me", headers={"Authorization": header}), "token_malformed")
+MALFORMED_AUTHORIZATIONS = ["Basic dXNlcjpwYXNz", "Bearer", "Bearer not-a-zwc-token", "Bearer zwc_short",
+                            "zwc_" + "a" * 43, "Bearer zwc_" + "a" * 40 + "!!!"]
+
+
+async def test_malformed_token_is_401(client: httpx.AsyncClient, subtests: pytest.Subtests) -> None:
+    for header in MALFORMED_AUTHORIZATIONS:
+        with subtests.test(msg=header):
+            await assert_401(await client.get("/v1/me", headers={"Authorization": header}), "token_malformed")
 
 
 async def test_unknown_token_is_401(client: httpx.AsyncClient) -> None:
@@ -131,24 +132,26 @@ async def test_database_holds_no_plaintext_token(backend: str, app: Any, client:
         assert secret[12:].encode() not in raw
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"scopes": []}, "scopes"),
-        ({"scopes": ["superuser"]}, "scopes"),
-        ({"scopes": ["admin", "admin"]}, "scopes"),
-        ({"scopes": ["admin"], "expires_in_days": 0}, "expires_in_days"),
-        ({"scopes": ["admin"], "colour": "red"}, "colour"),
-    ],
-)
+INVALID_TOKEN_REQUESTS: list[tuple[dict[str, Any], str]] = [
+    ({"scopes": []}, "scopes"),
+    ({"scopes": ["superuser"]}, "scopes"),
+    ({"scopes": ["admin", "admin"]}, "scopes"),
+    ({"scopes": ["admin"], "expires_in_days": 0}, "expires_in_days"),
+    ({"scopes": ["admin"], "colour": "red"}, "colour"),
+]
+
+
 async def test_token_request_validation(app: Any, client: httpx.AsyncClient, admin: str,
-                                        body: dict[str, Any], field: str) -> None:
-    response = await client.post("/v1/departments/sthj/tokens", headers=bearer(admin), json=body)
-    assert response.status_code == 422
-    problem = response.json()
-    assert problem["code"] == "validation_failed"
-    assert problem["errors"][0]["loc"][0] == field
-    assert await sql(app, "SELECT count(*) FROM api_tokens") == [(1,)]
+                                        subtests: pytest.Subtests) -> None:
+    """Every case on one database: each is refused, and the admin's token is still the only one."""
+    for body, field in INVALID_TOKEN_REQUESTS:
+        with subtests.test(msg=f"{field}-{body}"):
+            response = await client.post("/v1/departments/sthj/tokens", headers=bearer(admin), json=body)
+            assert response.status_code == 422
+            problem = response.json()
+            assert problem["code"] == "validation_failed"
+            assert problem["errors"][0]["loc"][0] == field
+            assert await sql(app, "SELECT count(*) FROM api_tokens") == [(1,)]
 
 
 async def test_minting_for_unknown_department_is_404(client: httpx.AsyncClient, admin: str) -> None:

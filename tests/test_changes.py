@@ -235,24 +235,29 @@ async def test_cells_and_indicators_are_shown_without_the_contact(client: httpx.
 # ------------------------------------------------------------------------------------------- paging
 
 
-@pytest.mark.parametrize(("limit", "sizes"), [(1, [1] * 10), (3, [3, 3, 3, 1]), (5, [5, 5]), (10, [10]),
-                                              (11, [10]), (500, [10])])
-async def test_paging_walks_everything_exactly_once(client: httpx.AsyncClient, story: Story, limit: int,
-                                                    sizes: list[int]) -> None:
-    seen: list[dict[str, Any]] = []
-    pages: list[int] = []
-    params: dict[str, Any] = {"limit": limit}
-    for _ in range(20):
-        body = await page(client, story.reader, **params)
-        seen.extend(body["items"])
-        pages.append(len(body["items"]))
-        if body["next_cursor"] is None:
-            break
-        assert body["next_cursor"] == body["items"][-1]["cursor"]
-        params["after"] = body["next_cursor"]
-    assert pages == sizes
-    assert seen == (await page(client, story.reader, limit=500))["items"]
-    assert triples(seen) == story.expected()
+PAGE_SIZES: list[tuple[int, list[int]]] = [(1, [1] * 10), (3, [3, 3, 3, 1]), (5, [5, 5]), (10, [10]), (11, [10]),
+                                          (500, [10])]
+
+
+async def test_paging_walks_everything_exactly_once(client: httpx.AsyncClient, story: Story,
+                                                    subtests: pytest.Subtests) -> None:
+    """Every page size over one story (reads only)."""
+    for limit, sizes in PAGE_SIZES:
+        with subtests.test(msg=f"limit-{limit}", sizes=sizes):
+            seen: list[dict[str, Any]] = []
+            pages: list[int] = []
+            params: dict[str, Any] = {"limit": limit}
+            for _ in range(20):
+                body = await page(client, story.reader, **params)
+                seen.extend(body["items"])
+                pages.append(len(body["items"]))
+                if body["next_cursor"] is None:
+                    break
+                assert body["next_cursor"] == body["items"][-1]["cursor"]
+                params["after"] = body["next_cursor"]
+            assert pages == sizes
+            assert seen == (await page(client, story.reader, limit=500))["items"]
+            assert triples(seen) == story.expected()
 
 
 async def test_the_default_page_is_50(app: Any, client: httpx.AsyncClient) -> None:
@@ -288,11 +293,16 @@ async def test_after_starts_after_that_event(client: httpx.AsyncClient, story: S
     assert (await page(client, story.reader, after="00" + everything[5]["cursor"]))["items"] == everything[6:]
 
 
-@pytest.mark.parametrize("beyond", ["last", "last+1", "9223372036854775807", "9223372036854775808", "9" * 40])
-async def test_after_beyond_the_end_is_an_empty_page(client: httpx.AsyncClient, story: Story, beyond: str) -> None:
-    last = (await page(client, story.reader))["items"][-1]["cursor"]
-    after = {"last": last, "last+1": str(int(last) + 1)}.get(beyond, beyond)
-    assert await page(client, story.reader, after=after) == {"items": [], "next_cursor": None}
+BEYOND_THE_END = ["last", "last+1", "9223372036854775807", "9223372036854775808", "9" * 40]
+
+
+async def test_after_beyond_the_end_is_an_empty_page(client: httpx.AsyncClient, story: Story,
+                                                     subtests: pytest.Subtests) -> None:
+    for beyond in BEYOND_THE_END:
+        with subtests.test(msg=beyond):
+            last = (await page(client, story.reader))["items"][-1]["cursor"]
+            after = {"last": last, "last+1": str(int(last) + 1)}.get(beyond, beyond)
+            assert await page(client, story.reader, after=after) == {"items": [], "next_cursor": None}
 
 
 async def test_an_empty_outbox_is_an_empty_page(app: Any, client: httpx.AsyncClient) -> None:
@@ -311,13 +321,17 @@ async def test_cursor_is_another_name_for_after(client: httpx.AsyncClient, story
     assert_problem(response, 400, "invalid_cursor")
 
 
-@pytest.mark.parametrize("after", ["-1", "abc", "1.5", "1e3", "", " 1", "1 ", "+1", "0x10", "١٢", "１２",
-                                   "eyJrIjoiYXVkaXRfZXZlbnRzIiwidiI6WzFdfQ"])
-async def test_an_invalid_cursor_is_400(app: Any, client: httpx.AsyncClient, after: str) -> None:
+INVALID_CURSORS = ["-1", "abc", "1.5", "1e3", "", " 1", "1 ", "+1", "0x10", "١٢", "１２",
+                   "eyJrIjoiYXVkaXRfZXZlbnRzIiwidiI6WzFdfQ"]
+
+
+async def test_an_invalid_cursor_is_400(app: Any, client: httpx.AsyncClient, subtests: pytest.Subtests) -> None:
     reader = await make_token(app, "zzwf", ["aggregates:read"])
-    body = assert_problem(await feed(client, reader, after=after), 400, "invalid_cursor")
-    assert body["detail"] == "The cursor is not valid for this list."
-    assert_problem(await feed(client, reader, cursor=after), 400, "invalid_cursor")
+    for after in INVALID_CURSORS:
+        with subtests.test(msg=repr(after)):
+            body = assert_problem(await feed(client, reader, after=after), 400, "invalid_cursor")
+            assert body["detail"] == "The cursor is not valid for this list."
+            assert_problem(await feed(client, reader, cursor=after), 400, "invalid_cursor")
 
 
 async def test_an_invalid_cursor_in_chinese(app: Any, client: httpx.AsyncClient) -> None:
@@ -328,11 +342,13 @@ async def test_an_invalid_cursor_in_chinese(app: Any, client: httpx.AsyncClient)
     assert (body["title"], body["detail"]) == ("请求错误", "分页游标无效。")
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "501", "abc", "1.5"])
-async def test_a_limit_outside_1_to_500_is_422(app: Any, client: httpx.AsyncClient, limit: str) -> None:
+async def test_a_limit_outside_1_to_500_is_422(app: Any, client: httpx.AsyncClient,
+                                               subtests: pytest.Subtests) -> None:
     reader = await make_token(app, "zzwf", ["aggregates:read"])
-    body = assert_problem(await feed(client, reader, limit=limit), 422, "validation_failed")
-    assert [error["loc"] for error in body["errors"]] == [["query", "limit"]]
+    for limit in ["0", "-1", "501", "abc", "1.5"]:
+        with subtests.test(msg=limit):
+            body = assert_problem(await feed(client, reader, limit=limit), 422, "validation_failed")
+            assert [error["loc"] for error in body["errors"]] == [["query", "limit"]]
 
 
 # ------------------------------------------------------------------------------------ who may read

@@ -253,34 +253,36 @@ async def test_creating_the_same_department_twice_is_409(app: Any, client: httpx
     assert await audit_ids(app) == audits_before
 
 
-@pytest.mark.parametrize(
-    ("change", "loc", "error_type"),
-    [
-        ({"code": "HBJ"}, ["code"], "string_pattern_mismatch"),
-        ({"code": "Hbj"}, ["code"], "string_pattern_mismatch"),
-        ({"code": "h"}, ["code"], "string_pattern_mismatch"),
-        ({"code": "abcdefghijklmnopq"}, ["code"], "string_pattern_mismatch"),
-        ({"code": "1ab"}, ["code"], "string_pattern_mismatch"),
-        ({"code": "hb-j"}, ["code"], "string_pattern_mismatch"),
-        ({"code": ""}, ["code"], "string_pattern_mismatch"),
-        ({"code": 12}, ["code"], "string_type"),
-        ({"kind": "bureau"}, ["kind"], "literal_error"),
-        ({"kind": None}, ["kind"], "literal_error"),
-        ({"name_zh": ""}, ["name_zh"], "string_too_short"),
-        ({"name_en": ""}, ["name_en"], "string_too_short"),
-        ({"name_en": "x" * 201}, ["name_en"], "string_too_long"),
-        ({"colour": "green"}, ["colour"], "extra_forbidden"),
-    ],
-)
+INVALID_DEPARTMENTS: list[tuple[dict[str, Any], list[str], str]] = [
+    ({"code": "HBJ"}, ["code"], "string_pattern_mismatch"),
+    ({"code": "Hbj"}, ["code"], "string_pattern_mismatch"),
+    ({"code": "h"}, ["code"], "string_pattern_mismatch"),
+    ({"code": "abcdefghijklmnopq"}, ["code"], "string_pattern_mismatch"),
+    ({"code": "1ab"}, ["code"], "string_pattern_mismatch"),
+    ({"code": "hb-j"}, ["code"], "string_pattern_mismatch"),
+    ({"code": ""}, ["code"], "string_pattern_mismatch"),
+    ({"code": 12}, ["code"], "string_type"),
+    ({"kind": "bureau"}, ["kind"], "literal_error"),
+    ({"kind": None}, ["kind"], "literal_error"),
+    ({"name_zh": ""}, ["name_zh"], "string_too_short"),
+    ({"name_en": ""}, ["name_en"], "string_too_short"),
+    ({"name_en": "x" * 201}, ["name_en"], "string_too_long"),
+    ({"colour": "green"}, ["colour"], "extra_forbidden"),
+]
+
+
 async def test_invalid_department_is_422(app: Any, client: httpx.AsyncClient, admin: str,
-                                         change: dict[str, Any], loc: list[str], error_type: str) -> None:
-    rows_before = await department_rows(app)
-    audits_before = await audit_ids(app)
-    response = await client.post("/v1/departments", headers=bearer(admin), json={**NEW, **change})
-    body = assert_problem(response, 422, "validation_failed")
-    assert [(issue["loc"], issue["type"]) for issue in body["errors"]] == [(loc, error_type)]
-    assert await department_rows(app) == rows_before
-    assert await audit_ids(app) == audits_before
+                                         subtests: pytest.Subtests) -> None:
+    """Every case on one database: each is refused and leaves the departments and the audit trail as they were."""
+    for index, (change, loc, error_type) in enumerate(INVALID_DEPARTMENTS):
+        with subtests.test(msg=f"change{index}-{error_type}", change=change):
+            rows_before = await department_rows(app)
+            audits_before = await audit_ids(app)
+            response = await client.post("/v1/departments", headers=bearer(admin), json={**NEW, **change})
+            body = assert_problem(response, 422, "validation_failed")
+            assert [(issue["loc"], issue["type"]) for issue in body["errors"]] == [(loc, error_type)]
+            assert await department_rows(app) == rows_before
+            assert await audit_ids(app) == audits_before
 
 
 @pytest.mark.parametrize("missing", ["code", "name_zh", "name_en"])

@@ -89,18 +89,21 @@ async def test_wrong_method_is_405_problem_with_allow(app: Any, client: httpx.As
 # --- Bad bodies ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [b"{", b'{"code": "newdep",', b"not json", b'{"code": }', b"[1, 2", b"{'code': 'newdep'}"],
-)
-async def test_malformed_json_is_400(app: Any, client: httpx.AsyncClient, admin: str, raw: bytes) -> None:
-    before = await audit_count(app)
-    response = await client.post("/v1/departments", content=raw,
-                                 headers=bearer(admin, **{"Content-Type": "application/json"}))
-    body = assert_problem(response, 400, "malformed_json")
-    assert body["detail"] == "The request body is not valid JSON."
-    assert await department_count(app) == SEEDED_DEPARTMENTS
-    assert await audit_count(app) == before
+MALFORMED_JSON = [b"{", b'{"code": "newdep",', b"not json", b'{"code": }', b"[1, 2", b"{'code': 'newdep'}"]
+
+
+async def test_malformed_json_is_400(app: Any, client: httpx.AsyncClient, admin: str,
+                                     subtests: pytest.Subtests) -> None:
+    """Every body on one database: each is refused and writes nothing."""
+    for raw in MALFORMED_JSON:
+        with subtests.test(msg=repr(raw)):
+            before = await audit_count(app)
+            response = await client.post("/v1/departments", content=raw,
+                                         headers=bearer(admin, **{"Content-Type": "application/json"}))
+            body = assert_problem(response, 400, "malformed_json")
+            assert body["detail"] == "The request body is not valid JSON."
+            assert await department_count(app) == SEEDED_DEPARTMENTS
+            assert await audit_count(app) == before
 
 
 @pytest.mark.parametrize(
@@ -239,27 +242,28 @@ async def test_streamed_body_over_limit_without_content_length_is_413(app: Any, 
 # --- Languages ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "extra", "status", "code", "title_zh", "detail_zh"),
-    [
-        ("GET", "/v1/me", {}, 401, "token_missing", "需要认证",
-         "请在请求头中提供 'Authorization: Bearer <token>'。"),
-        ("GET", "/nowhere", {}, 404, "route_not_found", "未找到", "不存在该路径：/nowhere。"),
-        ("DELETE", "/v1/departments", {}, 405, "method_not_allowed", "方法不被允许",
-         "/v1/departments 不支持 DELETE 方法。"),
-        ("POST", "/v1/departments", {"content": b"{", "headers": {"Content-Type": "application/json"}},
-         400, "malformed_json", "JSON 格式错误", "请求体不是合法的 JSON。"),
-        ("POST", "/v1/departments", {"content": b"x", "headers": {"Content-Type": "text/plain"}},
-         415, "unsupported_media_type", "不支持的内容类型", "该接口接受 application/json，而不是 text/plain。"),
-    ],
-)
-async def test_problems_in_chinese(client: httpx.AsyncClient, method: str, path: str, extra: dict[str, Any],
-                                   status: int, code: str, title_zh: str, detail_zh: str) -> None:
-    headers = {"Accept-Language": "zh-CN", **extra.get("headers", {})}
-    response = await client.request(method, path, headers=headers, content=extra.get("content"))
-    body = assert_problem(response, status, code)
-    assert body["title"] == title_zh
-    assert body["detail"] == detail_zh
+# (method, path, extra, status, code, title_zh, detail_zh)
+PROBLEMS_IN_CHINESE: list[tuple[str, str, dict[str, Any], int, str, str, str]] = [
+    ("GET", "/v1/me", {}, 401, "token_missing", "需要认证",
+     "请在请求头中提供 'Authorization: Bearer <token>'。"),
+    ("GET", "/nowhere", {}, 404, "route_not_found", "未找到", "不存在该路径：/nowhere。"),
+    ("DELETE", "/v1/departments", {}, 405, "method_not_allowed", "方法不被允许",
+     "/v1/departments 不支持 DELETE 方法。"),
+    ("POST", "/v1/departments", {"content": b"{", "headers": {"Content-Type": "application/json"}},
+     400, "malformed_json", "JSON 格式错误", "请求体不是合法的 JSON。"),
+    ("POST", "/v1/departments", {"content": b"x", "headers": {"Content-Type": "text/plain"}},
+     415, "unsupported_media_type", "不支持的内容类型", "该接口接受 application/json，而不是 text/plain。"),
+]
+
+
+async def test_problems_in_chinese(client: httpx.AsyncClient, subtests: pytest.Subtests) -> None:
+    for method, path, extra, status, code, title_zh, detail_zh in PROBLEMS_IN_CHINESE:
+        with subtests.test(msg=f"{method}-{path}-{status}-{code}"):
+            headers = {"Accept-Language": "zh-CN", **extra.get("headers", {})}
+            response = await client.request(method, path, headers=headers, content=extra.get("content"))
+            body = assert_problem(response, status, code)
+            assert body["title"] == title_zh
+            assert body["detail"] == detail_zh
 
 
 async def test_payload_too_large_in_chinese(app: Any, settings: Settings) -> None:
@@ -273,30 +277,30 @@ async def test_payload_too_large_in_chinese(app: Any, settings: Settings) -> Non
     assert body["detail"] == "请求体超过了 256 字节的上限。"
 
 
-@pytest.mark.parametrize(
-    ("accept_language", "title"),
-    [
-        (None, "Authentication required"),
-        ("en", "Authentication required"),
-        ("en-US,en;q=0.9", "Authentication required"),
-        ("en;q=0.9, zh;q=0.8", "Authentication required"),
-        ("zh;q=0.8, en;q=0.9", "Authentication required"),
-        ("zh;q=0", "Authentication required"),
-        ("fr-FR", "Authentication required"),
-        ("*", "Authentication required"),
-        ("zh-CN", "需要认证"),
-        ("zh", "需要认证"),
-        ("zh-TW", "需要认证"),
-        ("zh-CN,zh;q=0.9,en;q=0.8", "需要认证"),
-        ("en;q=0.5, zh-CN", "需要认证"),
-        ("fr, zh;q=0.7, en;q=0.3", "需要认证"),
-    ],
-)
-async def test_accept_language_negotiation(client: httpx.AsyncClient, accept_language: str | None,
-                                           title: str) -> None:
-    headers = {} if accept_language is None else {"Accept-Language": accept_language}
-    body = assert_problem(await client.get("/v1/me", headers=headers), 401, "token_missing")
-    assert body["title"] == title
+ACCEPT_LANGUAGES: list[tuple[str | None, str]] = [
+    (None, "Authentication required"),
+    ("en", "Authentication required"),
+    ("en-US,en;q=0.9", "Authentication required"),
+    ("en;q=0.9, zh;q=0.8", "Authentication required"),
+    ("zh;q=0.8, en;q=0.9", "Authentication required"),
+    ("zh;q=0", "Authentication required"),
+    ("fr-FR", "Authentication required"),
+    ("*", "Authentication required"),
+    ("zh-CN", "需要认证"),
+    ("zh", "需要认证"),
+    ("zh-TW", "需要认证"),
+    ("zh-CN,zh;q=0.9,en;q=0.8", "需要认证"),
+    ("en;q=0.5, zh-CN", "需要认证"),
+    ("fr, zh;q=0.7, en;q=0.3", "需要认证"),
+]
+
+
+async def test_accept_language_negotiation(client: httpx.AsyncClient, subtests: pytest.Subtests) -> None:
+    for accept_language, title in ACCEPT_LANGUAGES:
+        with subtests.test(msg=f"{accept_language}-{title}"):
+            headers = {} if accept_language is None else {"Accept-Language": accept_language}
+            body = assert_problem(await client.get("/v1/me", headers=headers), 401, "token_missing")
+            assert body["title"] == title
 
 
 @pytest.mark.parametrize(
@@ -427,29 +431,30 @@ async def test_readiness_with_unknown_revision_is_not_ready(app: Any, client: ht
 # --- Security headers and request ids -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "authorized", "status"),
-    [
-        ("GET", "/healthz", False, 200),
-        ("GET", "/readyz", False, 200),
-        ("GET", "/v1/departments", True, 200),
-        ("GET", "/v1/me", False, 401),
-        ("GET", "/v1/departments/nope", True, 404),
-        ("GET", "/nowhere", False, 404),
-        ("DELETE", "/v1/departments", True, 405),
-    ],
-)
-async def test_security_headers_on_every_answer(client: httpx.AsyncClient, admin: str, method: str, path: str,
-                                                authorized: bool, status: int) -> None:
-    response = await client.request(method, path, headers=bearer(admin) if authorized else {})
-    assert response.status_code == status
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers["referrer-policy"] == "no-referrer"
-    assert response.headers["x-frame-options"] == "DENY"
-    assert "default-src 'none'" in response.headers["content-security-policy"]
-    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
-    if path.startswith("/v1"):
-        assert response.headers["cache-control"] == "no-store"
+ANSWERS: list[tuple[str, str, bool, int]] = [
+    ("GET", "/healthz", False, 200),
+    ("GET", "/readyz", False, 200),
+    ("GET", "/v1/departments", True, 200),
+    ("GET", "/v1/me", False, 401),
+    ("GET", "/v1/departments/nope", True, 404),
+    ("GET", "/nowhere", False, 404),
+    ("DELETE", "/v1/departments", True, 405),
+]
+
+
+async def test_security_headers_on_every_answer(client: httpx.AsyncClient, admin: str,
+                                                subtests: pytest.Subtests) -> None:
+    for method, path, authorized, status in ANSWERS:
+        with subtests.test(msg=f"{method}-{path}-{authorized}-{status}"):
+            response = await client.request(method, path, headers=bearer(admin) if authorized else {})
+            assert response.status_code == status
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert response.headers["referrer-policy"] == "no-referrer"
+            assert response.headers["x-frame-options"] == "DENY"
+            assert "default-src 'none'" in response.headers["content-security-policy"]
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+            if path.startswith("/v1"):
+                assert response.headers["cache-control"] == "no-store"
 
 
 async def test_request_id_is_echoed_in_header_and_problem(client: httpx.AsyncClient) -> None:
@@ -470,11 +475,15 @@ async def test_request_ids_differ_between_requests(client: httpx.AsyncClient) ->
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
-@pytest.mark.parametrize("incoming", ["has space", "x" * 129, "<script>", "a/b", "ünïcode"])
-async def test_invalid_request_id_is_replaced(client: httpx.AsyncClient, incoming: str) -> None:
-    response = await client.get("/healthz", headers={"X-Request-ID": incoming.encode()})
-    assert response.status_code == 200
-    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+INVALID_REQUEST_IDS = ["has space", "x" * 129, "<script>", "a/b", "ünïcode"]
+
+
+async def test_invalid_request_id_is_replaced(client: httpx.AsyncClient, subtests: pytest.Subtests) -> None:
+    for incoming in INVALID_REQUEST_IDS:
+        with subtests.test(msg=incoming):
+            response = await client.get("/healthz", headers={"X-Request-ID": incoming.encode()})
+            assert response.status_code == 200
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
 # --- CORS -----------------------------------------------------------------------------------------

@@ -169,15 +169,16 @@ async def test_kind_filter_keeps_working_across_pages(client: httpx.AsyncClient,
     assert [code for page in pages for code in page] == await codes(client, reader, kind="mandatory")
 
 
-@pytest.mark.parametrize(
-    ("category", "expected"),
-    [("source_reduction", 15), ("utilization", 14), ("disposal", 9), ("support", 6), ("public", 4)],
-)
-async def test_filter_by_category(client: httpx.AsyncClient, reader: str, category: str, expected: int) -> None:
-    found = await codes(client, reader, category=category)
-    assert len(found) == expected
-    first_digit = {"source_reduction": "1", "utilization": "2", "disposal": "3", "support": "4", "public": "5"}
-    assert all(code.startswith(first_digit[category] + ".") for code in found)
+CATEGORY_COUNTS = [("source_reduction", 15), ("utilization", 14), ("disposal", 9), ("support", 6), ("public", 4)]
+
+
+async def test_filter_by_category(client: httpx.AsyncClient, reader: str, subtests: pytest.Subtests) -> None:
+    for category, expected in CATEGORY_COUNTS:
+        with subtests.test(msg=f"{category}-{expected}"):
+            found = await codes(client, reader, category=category)
+            assert len(found) == expected
+            first_digit = {"source_reduction": "1", "utilization": "2", "disposal": "3", "support": "4", "public": "5"}
+            assert all(code.startswith(first_digit[category] + ".") for code in found)
 
 
 async def test_filter_by_department_counts_lead_and_cooperating(client: httpx.AsyncClient, reader: str) -> None:
@@ -192,48 +193,52 @@ async def test_filter_by_department_with_no_indicators_is_empty(client: httpx.As
     assert await codes(client, reader, department="zzwf") == []
 
 
-@pytest.mark.parametrize(
-    ("q", "expected"),
-    [
-        ("sludge", ["2.4.04", "3.4.04"]),
-        ("SLUDGE", ["2.4.04", "3.4.04"]),
-        ("污泥", ["2.4.04", "3.4.04"]),
-        ("gReEn", ["1.1.03", "1.1.04", "1.3.01"]),
-        ("1.4.", ["1.4.01", "1.4.02", "1.4.03", "1.4.04"]),
-        ("无废景区", ["5.1.04"]),
-        ("%", []),
-        ("_", []),
-    ],
-)
-async def test_filter_by_text(client: httpx.AsyncClient, reader: str, q: str, expected: list[str]) -> None:
-    assert await codes(client, reader, q=q) == expected
+TEXT_FILTERS: list[tuple[str, list[str]]] = [
+    ("sludge", ["2.4.04", "3.4.04"]),
+    ("SLUDGE", ["2.4.04", "3.4.04"]),
+    ("污泥", ["2.4.04", "3.4.04"]),
+    ("gReEn", ["1.1.03", "1.1.04", "1.3.01"]),
+    ("1.4.", ["1.4.01", "1.4.02", "1.4.03", "1.4.04"]),
+    ("无废景区", ["5.1.04"]),
+    ("%", []),
+    ("_", []),
+]
 
 
-@pytest.mark.parametrize(
-    ("filters", "expected"),
-    [
-        ({"department": "fgw", "kind": "mandatory"}, ["2.1.01", "4.3.01"]),
-        ({"category": "source_reduction", "kind": "mandatory"}, ["1.1.01", "1.3.01", "1.3.02"]),
-        ({"category": "utilization", "department": "nyj"}, ["2.2.01", "2.2.02", "2.2.03", "2.2.04", "2.2.05"]),
-        ({"category": "disposal", "q": "sludge"}, ["3.4.04"]),
-        ({"category": "support", "kind": "optional"}, []),
-        ({"department": "fgw", "q": "green"}, ["1.1.03"]),
-    ],
-)
-async def test_filters_combine(client: httpx.AsyncClient, reader: str, filters: dict[str, str],
-                               expected: list[str]) -> None:
-    assert await codes(client, reader, **filters) == expected
+async def test_filter_by_text(client: httpx.AsyncClient, reader: str, subtests: pytest.Subtests) -> None:
+    for q, expected in TEXT_FILTERS:
+        with subtests.test(msg=q, q=q):
+            assert await codes(client, reader, q=q) == expected
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"limit": 0}, {"limit": 501}, {"limit": -1}, {"limit": "ten"}, {"kind": "compulsory"},
-     {"category": "recycling"}],
-)
-async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, reader: str, params: dict[str, Any]) -> None:
-    response = await client.get("/v1/indicators", headers=bearer(reader), params=params)
-    body = assert_problem(response, 422, "validation_failed")
-    assert [error["loc"] for error in body["errors"]] == [["query", next(iter(params))]]
+COMBINED_FILTERS: list[tuple[dict[str, str], list[str]]] = [
+    ({"department": "fgw", "kind": "mandatory"}, ["2.1.01", "4.3.01"]),
+    ({"category": "source_reduction", "kind": "mandatory"}, ["1.1.01", "1.3.01", "1.3.02"]),
+    ({"category": "utilization", "department": "nyj"}, ["2.2.01", "2.2.02", "2.2.03", "2.2.04", "2.2.05"]),
+    ({"category": "disposal", "q": "sludge"}, ["3.4.04"]),
+    ({"category": "support", "kind": "optional"}, []),
+    ({"department": "fgw", "q": "green"}, ["1.1.03"]),
+]
+
+
+async def test_filters_combine(client: httpx.AsyncClient, reader: str, subtests: pytest.Subtests) -> None:
+    for filters, expected in COMBINED_FILTERS:
+        with subtests.test(msg=str(filters)):
+            assert await codes(client, reader, **filters) == expected
+
+
+BAD_LIST_PARAMETERS: list[dict[str, Any]] = [
+    {"limit": 0}, {"limit": 501}, {"limit": -1}, {"limit": "ten"}, {"kind": "compulsory"}, {"category": "recycling"},
+]
+
+
+async def test_bad_list_parameters_are_422(client: httpx.AsyncClient, reader: str,
+                                           subtests: pytest.Subtests) -> None:
+    for params in BAD_LIST_PARAMETERS:
+        with subtests.test(msg=str(params)):
+            response = await client.get("/v1/indicators", headers=bearer(reader), params=params)
+            body = assert_problem(response, 422, "validation_failed")
+            assert [error["loc"] for error in body["errors"]] == [["query", next(iter(params))]]
 
 
 async def test_limit_500_is_accepted(client: httpx.AsyncClient, reader: str) -> None:
@@ -452,56 +457,59 @@ async def test_define_an_existing_code_is_409(app: Any, client: httpx.AsyncClien
 BOOLEAN = {**NOT_A_RATE, "value_type": "boolean", "direction": "boolean", "baseline": None,
            "target": {"year": 2030, "value": True}}
 
-RULES = [
-    pytest.param({"colour": "red"}, ["colour"], "extra_forbidden", id="unknown-field"),
-    pytest.param({"kind": "compulsory"}, ["kind"], "literal_error", id="bad-kind"),
-    pytest.param({"value_type": "integer"}, ["value_type"], "literal_error", id="bad-value-type"),
-    pytest.param({"frequency": "weekly"}, ["frequency"], "literal_error", id="bad-frequency"),
-    pytest.param({"code": "6 1 01"}, ["code"], "string_pattern_mismatch", id="bad-code"),
-    pytest.param({"name_zh": ""}, ["name_zh"], "string_too_short", id="empty-name"),
-    pytest.param({"weight": 0}, ["weight"], "greater_than", id="zero-weight"),
-    pytest.param({"target": {"year": 2030}}, ["target", "value"], "missing", id="target-without-value"),
-    pytest.param({**BOOLEAN, "direction": "increase"}, ["direction"], "direction_mismatch",
-                 id="boolean-type-numeric-direction"),
-    pytest.param({"direction": "boolean"}, ["direction"], "direction_mismatch", id="percent-type-boolean-direction"),
-    pytest.param({"target": {"year": 2030, "value": 120}}, ["target", "value"], "percent_range", id="percent-120"),
-    pytest.param({"baseline": {"year": 2024, "value": -0.5}}, ["baseline", "value"], "negative",
-                 id="negative-percent"),
-    pytest.param({**NOT_A_RATE, "value_type": "quantity", "unit": "万吨", "target": {"year": 2030, "value": -3}},
-                 ["target", "value"], "negative", id="negative-quantity"),
-    pytest.param({**NOT_A_RATE, "value_type": "count", "unit": "个", "target": {"year": 2030, "value": 2.5}},
-                 ["target", "value"], "not_integer", id="fractional-count"),
-    pytest.param({**BOOLEAN, "target": {"year": 2030, "value": 1}}, ["target", "value"], "boolean_expected",
-                 id="boolean-with-numeric-target"),
-    pytest.param({"target": {"year": 2030, "value": True}}, ["target", "value"], "number_expected",
-                 id="percent-with-boolean-target"),
-    pytest.param({"baseline": {"year": 2030, "value": 40}}, ["baseline", "year"], "baseline_after_target",
-                 id="baseline-same-year-as-target"),
-    pytest.param({"baseline": {"year": 2031, "value": 40}}, ["baseline", "year"], "baseline_after_target",
-                 id="baseline-after-target"),
-    pytest.param({"value_type": "quantity", "unit": "万吨", "denominator_label": None}, ["numerator_label"],
-                 "not_a_rate", id="numerator-label-on-quantity"),
-    pytest.param({"cooperating_departments": ["sthj", "tjj", "sthj"]}, ["cooperating_departments", 2],
-                 "duplicate_department", id="duplicate-cooperating"),
-    pytest.param({"cooperating_departments": ["sthj", "jyj"]}, ["cooperating_departments", 1],
-                 "duplicate_department", id="lead-also-cooperating"),
-    pytest.param({"lead_department": "nope"}, ["lead_department"], "unknown_department", id="unknown-lead"),
-    pytest.param({"cooperating_departments": ["sthj", "xyz"]}, ["cooperating_departments", 1],
-                 "unknown_department", id="unknown-cooperating"),
-    pytest.param({"source": "cells"}, ["source"], "cells_source_count", id="cells-source-percent"),
+# (case id, change to NEW_INDICATOR, loc, type)
+RULES: list[tuple[str, dict[str, Any], list[Any], str]] = [
+    ("unknown-field", {"colour": "red"}, ["colour"], "extra_forbidden"),
+    ("bad-kind", {"kind": "compulsory"}, ["kind"], "literal_error"),
+    ("bad-value-type", {"value_type": "integer"}, ["value_type"], "literal_error"),
+    ("bad-frequency", {"frequency": "weekly"}, ["frequency"], "literal_error"),
+    ("bad-code", {"code": "6 1 01"}, ["code"], "string_pattern_mismatch"),
+    ("empty-name", {"name_zh": ""}, ["name_zh"], "string_too_short"),
+    ("zero-weight", {"weight": 0}, ["weight"], "greater_than"),
+    ("target-without-value", {"target": {"year": 2030}}, ["target", "value"], "missing"),
+    ("boolean-type-numeric-direction", {**BOOLEAN, "direction": "increase"}, ["direction"], "direction_mismatch"),
+    ("percent-type-boolean-direction", {"direction": "boolean"}, ["direction"], "direction_mismatch"),
+    ("percent-120", {"target": {"year": 2030, "value": 120}}, ["target", "value"], "percent_range"),
+    ("negative-percent", {"baseline": {"year": 2024, "value": -0.5}}, ["baseline", "value"], "negative"),
+    ("negative-quantity",
+     {**NOT_A_RATE, "value_type": "quantity", "unit": "万吨", "target": {"year": 2030, "value": -3}},
+     ["target", "value"], "negative"),
+    ("fractional-count",
+     {**NOT_A_RATE, "value_type": "count", "unit": "个", "target": {"year": 2030, "value": 2.5}},
+     ["target", "value"], "not_integer"),
+    ("boolean-with-numeric-target", {**BOOLEAN, "target": {"year": 2030, "value": 1}}, ["target", "value"],
+     "boolean_expected"),
+    ("percent-with-boolean-target", {"target": {"year": 2030, "value": True}}, ["target", "value"],
+     "number_expected"),
+    ("baseline-same-year-as-target", {"baseline": {"year": 2030, "value": 40}}, ["baseline", "year"],
+     "baseline_after_target"),
+    ("baseline-after-target", {"baseline": {"year": 2031, "value": 40}}, ["baseline", "year"],
+     "baseline_after_target"),
+    ("numerator-label-on-quantity", {"value_type": "quantity", "unit": "万吨", "denominator_label": None},
+     ["numerator_label"], "not_a_rate"),
+    ("duplicate-cooperating", {"cooperating_departments": ["sthj", "tjj", "sthj"]}, ["cooperating_departments", 2],
+     "duplicate_department"),
+    ("lead-also-cooperating", {"cooperating_departments": ["sthj", "jyj"]}, ["cooperating_departments", 1],
+     "duplicate_department"),
+    ("unknown-lead", {"lead_department": "nope"}, ["lead_department"], "unknown_department"),
+    ("unknown-cooperating", {"cooperating_departments": ["sthj", "xyz"]}, ["cooperating_departments", 1],
+     "unknown_department"),
+    ("cells-source-percent", {"source": "cells"}, ["source"], "cells_source_count"),
 ]
 
 
-@pytest.mark.parametrize(("change", "loc", "kind"), RULES)
 async def test_define_refuses_invalid_definitions(app: Any, client: httpx.AsyncClient, editor: str,
-                                                  change: dict[str, Any], loc: list[Any], kind: str) -> None:
-    before = await stored_counts(app)
-    response = await client.post("/v1/indicators", headers=bearer(editor), json={**NEW_INDICATOR, **change})
-    body = assert_problem(response, 422, "validation_failed")
-    assert issues(body) == [(loc, kind)]
-    assert all(error["msg"] for error in body["errors"])
-    assert await stored_counts(app) == before
-    assert (await client.get("/v1/indicators/6.1.01", headers=bearer(editor))).status_code == 404
+                                                  subtests: pytest.Subtests) -> None:
+    """Every rule on one database: each definition is refused and stores nothing."""
+    for case_id, change, loc, kind in RULES:
+        with subtests.test(msg=case_id, change=change):
+            before = await stored_counts(app)
+            response = await client.post("/v1/indicators", headers=bearer(editor), json={**NEW_INDICATOR, **change})
+            body = assert_problem(response, 422, "validation_failed")
+            assert issues(body) == [(loc, kind)]
+            assert all(error["msg"] for error in body["errors"])
+            assert await stored_counts(app) == before
+            assert (await client.get("/v1/indicators/6.1.01", headers=bearer(editor))).status_code == 404
 
 
 async def test_define_without_required_fields_lists_each(app: Any, client: httpx.AsyncClient, editor: str) -> None:
@@ -724,7 +732,8 @@ async def test_lists_filter_on_the_current_version(client: httpx.AsyncClient, ed
     assert "1.1.03" in await codes(client, editor, department="zjj")
 
 
-@pytest.mark.parametrize(("code", "body", "expected"), [
+# (indicator, patch, expected (loc, type) issues)
+MERGED_REFUSALS: list[tuple[str, dict[str, Any], list[tuple[list[Any], str]]]] = [
     ("1.1.03", {"value_type": "boolean"},
      [(["direction"], "direction_mismatch"), (["baseline", "value"], "boolean_expected"),
       (["target", "value"], "boolean_expected")]),
@@ -740,17 +749,22 @@ async def test_lists_filter_on_the_current_version(client: httpx.AsyncClient, ed
     ("1.1.03", {"code": "1.1.99"}, [(["code"], "extra_forbidden")]),
     ("1.1.03", {"kind": "compulsory"}, [(["kind"], "literal_error")]),
     ("1.1.03", {"name_zh": None}, [(["name_zh"], "string_type")]),
-])
+]
+
+
 async def test_revision_refuses_an_invalid_merged_definition(app: Any, client: httpx.AsyncClient, editor: str,
-                                                             code: str, body: dict[str, Any],
-                                                             expected: list[tuple[list[Any], str]]) -> None:
-    before = await stored_counts(app)
-    response = await revise(client, editor, code, body, f'"indicator-{code}-v1"')
-    problem = assert_problem(response, 422, "validation_failed")
-    assert sorted(issues(problem)) == sorted(expected)
-    assert await stored_counts(app) == before
-    current = await client.get(f"/v1/indicators/{code}", headers=bearer(editor))
-    assert current.json()["version"] == 1
+                                                             subtests: pytest.Subtests) -> None:
+    """Every case on one database: each revision is refused, stores nothing and leaves version 1 current
+    (so the If-Match of version 1 stays right for the next case)."""
+    for index, (code, body, expected) in enumerate(MERGED_REFUSALS):
+        with subtests.test(msg=f"{code}-body{index}", code=code, body=body):
+            before = await stored_counts(app)
+            response = await revise(client, editor, code, body, f'"indicator-{code}-v1"')
+            problem = assert_problem(response, 422, "validation_failed")
+            assert sorted(issues(problem)) == sorted(expected)
+            assert await stored_counts(app) == before
+            current = await client.get(f"/v1/indicators/{code}", headers=bearer(editor))
+            assert current.json()["version"] == 1
 
 
 async def test_revision_rule_messages_speak_chinese(client: httpx.AsyncClient, editor: str) -> None:
@@ -836,22 +850,27 @@ async def test_define_refuses_numbers_beyond_floating_point(app: Any, client: ht
     assert await stored_counts(app) == before
 
 
-@pytest.mark.parametrize(("body", "literal"), [
-    pytest.param(NEW_INDICATOR, "NaN", id="percent-NaN"),
-    pytest.param(QUANTITY, "NaN", id="quantity-NaN"),
-    pytest.param(QUANTITY, "Infinity", id="quantity-Infinity"),
-    pytest.param(COUNT, "Infinity", id="count-Infinity"),
-    pytest.param(COUNT, "NaN", id="count-NaN"),
-])
+NON_JSON_NUMBERS: list[tuple[str, dict[str, Any], str]] = [
+    ("percent-NaN", NEW_INDICATOR, "NaN"),
+    ("quantity-NaN", QUANTITY, "NaN"),
+    ("quantity-Infinity", QUANTITY, "Infinity"),
+    ("count-Infinity", COUNT, "Infinity"),
+    ("count-NaN", COUNT, "NaN"),
+]
+
+
 async def test_define_refuses_nan_and_infinity(app: Any, client: httpx.AsyncClient, editor: str,
-                                               body: dict[str, Any], literal: str) -> None:
-    """NaN and Infinity are not JSON (RFC 8259): malformed input, 400 or 422, and nothing stored."""
-    before = await stored_counts(app)
-    response = await client.post("/v1/indicators", content=raw_json(body, literal),
-                                 headers=bearer(editor, **{"Content-Type": "application/json"}))
-    assert response.status_code in (400, 422), response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert await stored_counts(app) == before
+                                               subtests: pytest.Subtests) -> None:
+    """NaN and Infinity are not JSON (RFC 8259): malformed input, 400 or 422, and nothing stored (every case on
+    one database, the counts read before each)."""
+    for case_id, body, literal in NON_JSON_NUMBERS:
+        with subtests.test(msg=case_id):
+            before = await stored_counts(app)
+            response = await client.post("/v1/indicators", content=raw_json(body, literal),
+                                         headers=bearer(editor, **{"Content-Type": "application/json"}))
+            assert response.status_code in (400, 422), response.text
+            assert response.headers["content-type"] == PROBLEM
+            assert await stored_counts(app) == before
 
 
 @pytest.mark.parametrize("literal", ["Infinity", "NaN", "1e400"])

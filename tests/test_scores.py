@@ -333,84 +333,107 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 async def test_score_and_status_of_one_indicator(app: Any, client: httpx.AsyncClient, admin: str, jyj: str,
-                                                 case: Case) -> None:
-    await define(client, admin, "9.1.01", direction=case.direction, baseline=case.baseline, target=case.target)
-    await report(client, jyj, admin, "9.1.01", case.period, case.value)
-    body = await get_scores(client, jyj, case.period)
-    entry = item(body, "9.1.01")
-    assert (entry["score"], entry["status"], entry["expected_progress"]) == (case.score, case.status, case.progress)
-    if isinstance(case.value, bool):
-        assert entry["value"] is case.value
-    else:
-        assert entry["value"] == case.value
-    assert (entry["period"], entry["version"], entry["previous_value"]) == (case.period, 1, None)
-    assert (entry["baseline"], entry["target"]) == (point(case.baseline), point(case.target))
-    assert (entry["direction"], entry["category"], entry["source"], entry["weight"]) == (
-        case.direction, "support", "submissions", 1)
-    # support: 6 catalogue indicators without a value + this one; a mean of one score is that score.
-    support = category(body, "support")
-    if case.score is None:
-        assert (support["score"], support["coverage"]) == (None, 0.0)
-    else:
-        assert (support["score"], support["coverage"]) == (case.score, 0.1429)  # 1 / 7 = 0.142857…
-    assert [entry["code"] for entry in body["indicators"]] == [*ALL_CODES, "9.1.01"]
+                                                 subtests: pytest.Subtests) -> None:
+    """Every case of CASES on one database, each with its own indicator 9.1.NN (in the order of CASES).
+
+    A case's checks of the support category (its indicator the only one there besides the catalogue's six)
+    need the earlier cases' indicators out of it: once checked, each moves to the public category by a
+    revision in force since 2016 (no case checks the public category or the overall score)."""
+    codes: list[str] = []
+    for number, case in enumerate(CASES, start=1):
+        code = f"9.1.{number:02d}"
+        with subtests.test(msg=case.id, code=code):
+            await define(client, admin, code, direction=case.direction, baseline=case.baseline,
+                         target=case.target)
+            codes.append(code)
+            await report(client, jyj, admin, code, case.period, case.value)
+            body = await get_scores(client, jyj, case.period)
+            entry = item(body, code)
+            assert (entry["score"], entry["status"], entry["expected_progress"]) == (
+                case.score, case.status, case.progress)
+            if isinstance(case.value, bool):
+                assert entry["value"] is case.value
+            else:
+                assert entry["value"] == case.value
+            assert (entry["period"], entry["version"], entry["previous_value"]) == (case.period, 1, None)
+            assert (entry["baseline"], entry["target"]) == (point(case.baseline), point(case.target))
+            assert (entry["direction"], entry["category"], entry["source"], entry["weight"]) == (
+                case.direction, "support", "submissions", 1)
+            # support: 6 catalogue indicators without a value + this one; a mean of one score is that score.
+            support = category(body, "support")
+            if case.score is None:
+                assert (support["score"], support["coverage"]) == (None, 0.0)
+            else:
+                assert (support["score"], support["coverage"]) == (case.score, 0.1429)  # 1 / 7 = 0.142857…
+            # the catalogue, then the earlier cases' indicators (moved to public) and this case's, in code order
+            assert [entry["code"] for entry in body["indicators"]] == [*ALL_CODES, *codes]
+            assert [entry["category"] for entry in body["indicators"][len(ALL_CODES):]] == [
+                *["public"] * (len(codes) - 1), "support"]
+        if code in codes:  # defined: out of the support category before the next case
+            await revise(client, admin, code, {"category": "public", "valid_from": SINCE_2016})
 
 
-@pytest.mark.parametrize(
-    ("target", "state", "status", "progress"),
-    [
-        ((2025, 40), "none", "no_data", 80.0),
-        ((2025, 40), "draft", "no_data", 80.0),
-        ((2025, 40), "submitted", "no_data", 80.0),
-        ((2025, 40), "returned", "no_data", 80.0),
-        ((2025, 40), "reopened", "no_data", 80.0),
-        (None, "none", "no_target", None),  # no_target comes before no_data
-    ],
-)
+# (target, state of the one submission or "none", status, expected progress)
+NO_COUNTED_VALUE: list[tuple[tuple[int, Any] | None, str, str, float | None]] = [
+    ((2025, 40), "none", "no_data", 80.0),
+    ((2025, 40), "draft", "no_data", 80.0),
+    ((2025, 40), "submitted", "no_data", 80.0),
+    ((2025, 40), "returned", "no_data", 80.0),
+    ((2025, 40), "reopened", "no_data", 80.0),
+    (None, "none", "no_target", None),  # no_target comes before no_data
+]
+
+
 async def test_no_counted_value(app: Any, client: httpx.AsyncClient, admin: str, jyj: str,
-                                target: tuple[int, Any] | None, state: str, status: str,
-                                progress: float | None) -> None:
-    await define(client, admin, "9.1.01", target=target)
-    if state != "none":
-        await report(client, jyj, admin, "9.1.01", "2024", 30, state)
-    entry = item(await get_scores(client, jyj, "2024"), "9.1.01")
-    assert scored(entry) == ("2024", None, None, status, progress)
-    assert (entry["numerator"], entry["denominator"], entry["previous_value"]) == (None, None, None)
+                                subtests: pytest.Subtests) -> None:
+    """Every case on one database, each with its own indicator 9.1.NN; a case reads only its own."""
+    for number, (target, state, status, progress) in enumerate(NO_COUNTED_VALUE, start=1):
+        code = f"9.1.{number:02d}"
+        with subtests.test(msg=f"{state}-{status}", code=code, target=target):
+            await define(client, admin, code, target=target)
+            if state != "none":
+                await report(client, jyj, admin, code, "2024", 30, state)
+            entry = item(await get_scores(client, jyj, "2024"), code)
+            assert scored(entry) == ("2024", None, None, status, progress)
+            assert (entry["numerator"], entry["denominator"], entry["previous_value"]) == (None, None, None)
 
 
 # -------------------------------------------------------------------------- decrease_vs_previous
 
 
-@pytest.mark.parametrize(
-    ("previous", "previous_state", "value", "include", "score", "status", "previous_value"),
-    [
-        (10, "approved", 8, "approved", 100.0, "achieved", 10),  # 8 < 10
-        (10, "approved", 10, "approved", 0.0, "behind", 10),  # 10 is not below 10
-        (10, "approved", 12, "approved", 0.0, "behind", 10),  # 12 > 10
-        (None, None, 8, "approved", None, "no_data", None),  # nothing for 2023
-        (10, "submitted", 8, "approved", None, "no_data", None),  # 2023 not approved: not counted
-        (10, "submitted", 8, "submitted", 100.0, "achieved", 10),  # counted with include=submitted
-        (10, "draft", 8, "submitted", None, "no_data", None),  # a draft never counts
-        (10, "returned", 8, "submitted", None, "no_data", None),  # nor a returned one
-    ],
-)
+# (2023 value or None, its state, 2024 value (approved), include, score, status, previous_value)
+DECREASE_VS_PREVIOUS_CASES: list[tuple[float | None, str | None, float, str, float | None, str, float | None]] = [
+    (10, "approved", 8, "approved", 100.0, "achieved", 10),  # 8 < 10
+    (10, "approved", 10, "approved", 0.0, "behind", 10),  # 10 is not below 10
+    (10, "approved", 12, "approved", 0.0, "behind", 10),  # 12 > 10
+    (None, None, 8, "approved", None, "no_data", None),  # nothing for 2023
+    (10, "submitted", 8, "approved", None, "no_data", None),  # 2023 not approved: not counted
+    (10, "submitted", 8, "submitted", 100.0, "achieved", 10),  # counted with include=submitted
+    (10, "draft", 8, "submitted", None, "no_data", None),  # a draft never counts
+    (10, "returned", 8, "submitted", None, "no_data", None),  # nor a returned one
+]
+
+
 async def test_decrease_vs_previous(app: Any, client: httpx.AsyncClient, admin: str, jyj: str,
-                                    previous: float | None, previous_state: str | None, value: float, include: str,
-                                    score: float | None, status: str, previous_value: float | None) -> None:
-    await define(client, admin, "9.1.01", direction="decrease_vs_previous")
-    if previous is not None:
-        assert previous_state is not None
-        await report(client, jyj, admin, "9.1.01", "2023", previous, previous_state)
-    await report(client, jyj, admin, "9.1.01", "2024", value)
-    body = await get_scores(client, jyj, "2024", include=include)
-    assert body["include"] == include
-    entry = item(body, "9.1.01")
-    # needs no target; expected progress is 100 for this direction
-    assert scored(entry) == ("2024", value, score, status, 100.0)
-    assert entry["previous_value"] == previous_value
-    assert entry["target"] is None
+                                    subtests: pytest.Subtests) -> None:
+    """Every case on one database, each with its own indicator 9.1.NN; a case reads only its own."""
+    for number, case in enumerate(DECREASE_VS_PREVIOUS_CASES, start=1):
+        previous, previous_state, value, include, score, status, previous_value = case
+        code = f"9.1.{number:02d}"
+        with subtests.test(msg="-".join(map(str, case)), code=code):
+            await define(client, admin, code, direction="decrease_vs_previous")
+            if previous is not None:
+                assert previous_state is not None
+                await report(client, jyj, admin, code, "2023", previous, previous_state)
+            await report(client, jyj, admin, code, "2024", value)
+            body = await get_scores(client, jyj, "2024", include=include)
+            assert body["include"] == include
+            entry = item(body, code)
+            # needs no target; expected progress is 100 for this direction
+            assert scored(entry) == ("2024", value, score, status, 100.0)
+            assert entry["previous_value"] == previous_value
+            assert entry["target"] is None
 
 
 async def test_decrease_vs_previous_in_the_catalogue(app: Any, client: httpx.AsyncClient, admin: str) -> None:
@@ -855,52 +878,55 @@ async def test_no_token_is_401(client: httpx.AsyncClient, path: str) -> None:
                    "token_unknown")
 
 
-@pytest.mark.parametrize("path", SCORE_PATHS)
-@pytest.mark.parametrize(
-    ("period", "kind"),
-    [
-        ("2024Q5", "invalid_period"), ("2024Q0", "invalid_period"), ("2024-13", "invalid_period"),
-        ("2024-00", "invalid_period"), ("2024-1", "invalid_period"), ("2024q1", "invalid_period"),
-        ("abcd", "invalid_period"), ("2024年", "invalid_period"), ("", "invalid_period"),
-        ("2015", "period_too_early"), ("2015Q4", "period_too_early"), ("2015-12", "period_too_early"),
-        (NEXT_YEAR, "period_not_started"), (NEXT_QUARTER, "period_not_started"),
-        (NEXT_MONTH, "period_not_started"), ("2099", "period_not_started"),
-    ],
-)
-async def test_bad_periods_are_422(app: Any, client: httpx.AsyncClient, reader: str, path: str, period: str,
-                                   kind: str) -> None:
-    before = await row_counts(app)
-    response = await client.get(path, headers=bearer(reader), params={"period": period})
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == PROBLEM
-    errors = response.json()["errors"]
-    assert errors[0]["type"] == kind
-    assert errors[0]["loc"][-1] == "period"
-    assert await row_counts(app) == before
+BAD_PERIODS = [
+    ("2024Q5", "invalid_period"), ("2024Q0", "invalid_period"), ("2024-13", "invalid_period"),
+    ("2024-00", "invalid_period"), ("2024-1", "invalid_period"), ("2024q1", "invalid_period"),
+    ("abcd", "invalid_period"), ("2024年", "invalid_period"), ("", "invalid_period"),
+    ("2015", "period_too_early"), ("2015Q4", "period_too_early"), ("2015-12", "period_too_early"),
+    (NEXT_YEAR, "period_not_started"), (NEXT_QUARTER, "period_not_started"),
+    (NEXT_MONTH, "period_not_started"), ("2099", "period_not_started"),
+]
 
 
-@pytest.mark.parametrize("path", SCORE_PATHS)
-@pytest.mark.parametrize(
-    ("params", "name"),
-    [
-        ({}, "period"),
-        ({"period": "2024", "include": "all"}, "include"),
-        ({"period": "2024", "include": "draft"}, "include"),
-        ({"period": "2024", "include": "returned"}, "include"),
-        ({"period": "2024", "as_of": "2026-01-01T00:00:00"}, "as_of"),  # no offset
-        ({"period": "2024", "as_of": "2026-01-01"}, "as_of"),  # a date, not a moment
-        ({"period": "2024", "as_of": "yesterday"}, "as_of"),
-        ({"period": "2024", "as_of": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, "as_of"),  # future
-    ],
-)
-async def test_bad_parameters_are_422(app: Any, client: httpx.AsyncClient, reader: str, path: str,
-                                      params: dict[str, str], name: str) -> None:
-    response = await client.get(path, headers=bearer(reader), params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["status"] == 422
-    assert [error["loc"][-1] for error in body["errors"]] == [name]
+async def test_bad_periods_are_422(app: Any, client: httpx.AsyncClient, reader: str,
+                                   subtests: pytest.Subtests) -> None:
+    """Every bad period on both paths, on one database: each is refused and writes nothing."""
+    for period, kind in BAD_PERIODS:
+        for path in SCORE_PATHS:
+            with subtests.test(msg=f"{period}-{kind}-{path}", period=period, path=path):
+                before = await row_counts(app)
+                response = await client.get(path, headers=bearer(reader), params={"period": period})
+                assert response.status_code == 422, response.text
+                assert response.headers["content-type"] == PROBLEM
+                errors = response.json()["errors"]
+                assert errors[0]["type"] == kind
+                assert errors[0]["loc"][-1] == "period"
+                assert await row_counts(app) == before
+
+
+BAD_PARAMETERS: list[tuple[dict[str, str], str]] = [
+    ({}, "period"),
+    ({"period": "2024", "include": "all"}, "include"),
+    ({"period": "2024", "include": "draft"}, "include"),
+    ({"period": "2024", "include": "returned"}, "include"),
+    ({"period": "2024", "as_of": "2026-01-01T00:00:00"}, "as_of"),  # no offset
+    ({"period": "2024", "as_of": "2026-01-01"}, "as_of"),  # a date, not a moment
+    ({"period": "2024", "as_of": "yesterday"}, "as_of"),
+    ({"period": "2024", "as_of": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, "as_of"),  # future
+]
+
+
+async def test_bad_parameters_are_422(app: Any, client: httpx.AsyncClient, reader: str,
+                                      subtests: pytest.Subtests) -> None:
+    for index, (params, name) in enumerate(BAD_PARAMETERS):
+        for path in SCORE_PATHS:
+            with subtests.test(msg=f"params{index}-{name}-{path}", params=params, path=path):
+                response = await client.get(path, headers=bearer(reader), params=params)
+                assert response.status_code == 422, response.text
+                assert response.headers["content-type"] == PROBLEM
+                body = response.json()
+                assert body["status"] == 422
+                assert [error["loc"][-1] for error in body["errors"]] == [name]
 
 
 async def test_future_as_of_is_refused_even_by_a_minute(app: Any, client: httpx.AsyncClient, reader: str) -> None:

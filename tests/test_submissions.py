@@ -235,24 +235,32 @@ async def test_a_value_within_1e_6_of_the_computed_one_is_accepted(app: Any, cli
     assert (await stored(app, body["id"]))["value"] == pytest.approx(100 / 3, abs=1e-6)
 
 
-@pytest.mark.parametrize(("indicator", "fields", "shown", "stored_value"), [
+# (indicator, fields, value shown, value stored)
+ZERO_AND_FALSE: list[tuple[str, dict[str, Any], Any, float]] = [
     ("2.3.01", {"value": 0}, 0, 0.0),                            # percent
     ("2.3.01", {"numerator": 0, "denominator": 5}, 0, 0.0),     # percent computed: 100 × 0 / 5
     ("1.4.01", {"value": 0}, 0, 0.0),                            # quantity (monthly)
     ("3.4.05", {"value": False}, False, 0.0),                    # boolean false
     ("3.4.05", {"value": True}, True, 1.0),
     ("2.3.01", {"value": 100}, 100, 100.0),                      # the top of the percent range
-])
-async def test_explicit_zero_and_false_are_values(app: Any, client: httpx.AsyncClient, cgj: str, indicator: str,
-                                                  fields: dict[str, Any], shown: Any, stored_value: float) -> None:
-    period = "2024-06" if indicator == "1.4.01" else "2024"
-    body = await create(client, cgj, indicator, period, **fields)
-    assert body["value"] == shown
-    if isinstance(shown, bool):
-        assert body["value"] is shown
-    rows = await sql(app, "SELECT value, value IS NULL FROM submissions WHERE id = :id", id=body["id"])
-    assert rows[0][0] == stored_value
-    assert not rows[0][1]
+]
+
+
+async def test_explicit_zero_and_false_are_values(app: Any, client: httpx.AsyncClient, cgj: str,
+                                                  subtests: pytest.Subtests) -> None:
+    """Every case on one database, each in a year of its own (2024, 2023, …) so no two share an indicator
+    and period."""
+    for index, (indicator, fields, shown, stored_value) in enumerate(ZERO_AND_FALSE):
+        year = 2024 - index
+        period = f"{year}-06" if indicator == "1.4.01" else str(year)
+        with subtests.test(msg=f"{indicator}-{fields}", period=period):
+            body = await create(client, cgj, indicator, period, **fields)
+            assert body["value"] == shown
+            if isinstance(shown, bool):
+                assert body["value"] is shown
+            rows = await sql(app, "SELECT value, value IS NULL FROM submissions WHERE id = :id", id=body["id"])
+            assert rows[0][0] == stored_value
+            assert not rows[0][1]
 
 
 async def test_a_count_of_zero_is_a_value(app: Any, client: httpx.AsyncClient) -> None:
@@ -363,15 +371,18 @@ INVALID: list[tuple[str, dict[str, Any], list[Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("department", "body", "loc", "kind"), INVALID,
-                         ids=[f"{case[3]}-{case[1].get('indicator')}-{index}" for index, case in enumerate(INVALID)])
-async def test_invalid_submissions_get_422_and_change_nothing(app: Any, client: httpx.AsyncClient, department: str,
-                                                              body: dict[str, Any], loc: list[Any], kind: str) -> None:
-    token = await make_token(app, department, ["submissions:write"])
-    before = await stored_counts(app)
-    problem = assert_problem(await post(client, token, body), 422, "validation_failed")
-    assert (loc, kind) in issues(problem), problem
-    assert await stored_counts(app) == before
+async def test_invalid_submissions_get_422_and_change_nothing(app: Any, client: httpx.AsyncClient,
+                                                              subtests: pytest.Subtests) -> None:
+    """Every case of INVALID on one database: each is refused and leaves the counts as they were before it."""
+    tokens: dict[str, str] = {}
+    for index, (department, body, loc, kind) in enumerate(INVALID):
+        with subtests.test(msg=f"{kind}-{body.get('indicator')}-{index}", department=department, body=body):
+            if department not in tokens:
+                tokens[department] = await make_token(app, department, ["submissions:write"])
+            before = await stored_counts(app)
+            problem = assert_problem(await post(client, tokens[department], body), 422, "validation_failed")
+            assert (loc, kind) in issues(problem), problem
+            assert await stored_counts(app) == before
 
 
 async def test_validation_messages_follow_accept_language(client: httpx.AsyncClient, cgj: str) -> None:
@@ -383,18 +394,23 @@ async def test_validation_messages_follow_accept_language(client: httpx.AsyncCli
     assert "百分比" in chinese["errors"][0]["msg"]
 
 
-@pytest.mark.parametrize(("indicator", "period"), [
+FIRST_AND_CURRENT_PERIODS = [
     ("2.3.01", "2016"),          # the earliest year
     ("1.4.03", "2016Q1"),
     ("1.4.01", "2016-01"),
     ("2.3.01", THIS_YEAR),       # the current periods have started
     ("1.4.03", THIS_QUARTER),
     ("1.4.01", THIS_MONTH),
-])
+]
+
+
 async def test_periods_from_2016_to_the_current_one_are_accepted(client: httpx.AsyncClient, cgj: str,
-                                                                 indicator: str, period: str) -> None:
-    body = await create(client, cgj, indicator, period, value=10)
-    assert (body["indicator"], body["period"], body["status"]) == (indicator, period, "draft")
+                                                                 subtests: pytest.Subtests) -> None:
+    """Every case on one database (each a different indicator and period)."""
+    for indicator, period in FIRST_AND_CURRENT_PERIODS:
+        with subtests.test(msg=f"{indicator}-{period}"):
+            body = await create(client, cgj, indicator, period, value=10)
+            assert (body["indicator"], body["period"], body["status"]) == (indicator, period, "draft")
 
 
 async def test_a_second_submission_for_the_same_indicator_and_period_is_409(

@@ -16,6 +16,7 @@ import pytest
 from tests.factories import bearer, make_token, sql
 from tests.test_submissions import (
     THIS_YEAR,
+    YEAR,
     act,
     acted,
     advance,
@@ -80,6 +81,14 @@ def codes(warnings: list[dict[str, Any]]) -> list[str]:
     return [warning["code"] for warning in warnings]
 
 
+def slots(count: int) -> list[tuple[str, str]]:
+    """``count`` distinct (indicator, period) pairs for cases sharing one database, one submission each:
+    2.3.01 and 2.4.01 (both percent, annual, led by cgj) in the years from 2016 on."""
+    pairs = [(indicator, str(year)) for year in range(2016, YEAR + 1) for indicator in ("2.3.01", "2.4.01")]
+    assert len(pairs) >= count
+    return pairs[:count]
+
+
 # ------------------------------------------------------------------------------------------- edits
 
 
@@ -125,18 +134,20 @@ PATCH_INVALID: list[tuple[dict[str, Any], list[Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "loc", "kind"), PATCH_INVALID,
-                         ids=[f"{case[2]}-{index}" for index, case in enumerate(PATCH_INVALID)])
-async def test_an_invalid_patch_changes_nothing(app: Any, client: httpx.AsyncClient, cgj: str, body: dict[str, Any],
-                                                loc: list[Any], kind: str) -> None:
-    draft = await create(client, cgj, "2.3.01", "2024", value=70, note="初稿")
-    etag = await etag_of(client, cgj, draft["id"])
-    before, row = await stored_counts(app), await stored(app, draft["id"])
-    problem = assert_problem(await patch(client, cgj, draft["id"], body, etag), 422, "validation_failed")
-    assert (loc, kind) in issues(problem), problem
-    assert await stored_counts(app) == before
-    assert await stored(app, draft["id"]) == row
-    assert await etag_of(client, cgj, draft["id"]) == etag
+async def test_an_invalid_patch_changes_nothing(app: Any, client: httpx.AsyncClient, cgj: str,
+                                                subtests: pytest.Subtests) -> None:
+    """Every case on one database, each patching a draft of its own (indicator, period)."""
+    for index, ((body, loc, kind), (indicator, period)) in enumerate(
+            zip(PATCH_INVALID, slots(len(PATCH_INVALID)), strict=True)):
+        with subtests.test(msg=f"{kind}-{index}", body=body, indicator=indicator, period=period):
+            draft = await create(client, cgj, indicator, period, value=70, note="初稿")
+            etag = await etag_of(client, cgj, draft["id"])
+            before, row = await stored_counts(app), await stored(app, draft["id"])
+            problem = assert_problem(await patch(client, cgj, draft["id"], body, etag), 422, "validation_failed")
+            assert (loc, kind) in issues(problem), problem
+            assert await stored_counts(app) == before
+            assert await stored(app, draft["id"]) == row
+            assert await etag_of(client, cgj, draft["id"]) == etag
 
 
 async def test_patch_recomputes_from_numerator_and_denominator_and_keeps_zero(
@@ -402,33 +413,35 @@ EVENT = {"submit": "submission.submitted", "approve": "submission.approved", "re
          "reopen": "submission.reopened"}
 
 
-@pytest.mark.parametrize(("action", "start", "expected", "code"), TRANSITIONS,
-                         ids=[f"{t[0]}-{t[1]}" for t in TRANSITIONS])
 async def test_every_transition_is_allowed_or_refused(app: Any, client: httpx.AsyncClient, cgj: str, reviewer: str,
-                                                      action: str, start: str, expected: int,
-                                                      code: str | None) -> None:
-    sid = (await create(client, cgj, "2.3.01", "2024", value=70))["id"]
-    await advance(client, cgj, reviewer, sid, start)
-    before, row = await stored_counts(app), await stored(app, sid)
-    actor = cgj if action == "submit" else reviewer
-    body = {"reason": "请核实"} if action in ("return", "reopen") else None
-    response = await act(client, actor, sid, action, body)
-    if expected == 200:
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == TARGET[action]
-        after = await stored(app, sid)
-        assert (after["status"], after["version"]) == (TARGET[action], row["version"] + 1)
-        assert await stored_counts(app) == {
-            **before, "submission_revisions": before["submission_revisions"] + 1,
-            "audit_events": before["audit_events"] + 1, "outbox_events": before["outbox_events"] + 1,
-        }
-        last = await sql(app, "SELECT event FROM outbox_events ORDER BY id DESC LIMIT 1")
-        assert last[0][0] == EVENT[action]
-    else:
-        assert code is not None
-        assert_problem(response, expected, code)
-        assert await stored_counts(app) == before
-        assert await stored(app, sid) == row
+                                                      subtests: pytest.Subtests) -> None:
+    """Every transition on one database, each on a submission of its own (indicator, period). All values
+    are 70, so no submission is an outlier against an earlier approved one."""
+    for (action, start, expected, code), (indicator, period) in zip(TRANSITIONS, slots(len(TRANSITIONS)),
+                                                                    strict=True):
+        with subtests.test(msg=f"{action}-{start}", indicator=indicator, period=period):
+            sid = (await create(client, cgj, indicator, period, value=70))["id"]
+            await advance(client, cgj, reviewer, sid, start)
+            before, row = await stored_counts(app), await stored(app, sid)
+            actor = cgj if action == "submit" else reviewer
+            body = {"reason": "请核实"} if action in ("return", "reopen") else None
+            response = await act(client, actor, sid, action, body)
+            if expected == 200:
+                assert response.status_code == 200, response.text
+                assert response.json()["status"] == TARGET[action]
+                after = await stored(app, sid)
+                assert (after["status"], after["version"]) == (TARGET[action], row["version"] + 1)
+                assert await stored_counts(app) == {
+                    **before, "submission_revisions": before["submission_revisions"] + 1,
+                    "audit_events": before["audit_events"] + 1, "outbox_events": before["outbox_events"] + 1,
+                }
+                last = await sql(app, "SELECT event FROM outbox_events ORDER BY id DESC LIMIT 1")
+                assert last[0][0] == EVENT[action]
+            else:
+                assert code is not None
+                assert_problem(response, expected, code)
+                assert await stored_counts(app) == before
+                assert await stored(app, sid) == row
 
 
 async def test_a_department_never_reviews_its_own_submission(app: Any, client: httpx.AsyncClient, cgj: str,
@@ -489,18 +502,25 @@ async def test_actions_need_their_scopes(app: Any, client: httpx.AsyncClient, cg
     assert await stored_counts(app) == before
 
 
-@pytest.mark.parametrize("body", [None, {}, {"reason": ""}, {"reason": "   "}, {"reason": None},
-                                  {"reason": "ok", "extra": 1}],
-                         ids=["no-body", "empty", "empty-reason", "blank-reason", "null-reason", "unknown-field"])
-@pytest.mark.parametrize(("action", "start"), [("return", "submitted"), ("reopen", "approved")])
+WITHOUT_A_REASON: list[tuple[str, Any]] = [
+    ("no-body", None), ("empty", {}), ("empty-reason", {"reason": ""}), ("blank-reason", {"reason": "   "}),
+    ("null-reason", {"reason": None}), ("unknown-field", {"reason": "ok", "extra": 1}),
+]
+
+
 async def test_return_and_reopen_need_a_reason(app: Any, client: httpx.AsyncClient, cgj: str, reviewer: str,
-                                               action: str, start: str, body: Any) -> None:
-    sid = (await create(client, cgj, "2.3.01", "2024", value=70))["id"]
-    await advance(client, cgj, reviewer, sid, start)
-    before, row = await stored_counts(app), await stored(app, sid)
-    assert_problem(await act(client, reviewer, sid, action, body), 422, "validation_failed")
-    assert await stored_counts(app) == before
-    assert await stored(app, sid) == row
+                                               subtests: pytest.Subtests) -> None:
+    """Every case on one database, each on a submission of its own (indicator, period)."""
+    cases = [(action, start, name, body) for action, start in (("return", "submitted"), ("reopen", "approved"))
+             for name, body in WITHOUT_A_REASON]
+    for (action, start, name, body), (indicator, period) in zip(cases, slots(len(cases)), strict=True):
+        with subtests.test(msg=f"{action}-{start}-{name}", indicator=indicator, period=period):
+            sid = (await create(client, cgj, indicator, period, value=70))["id"]
+            await advance(client, cgj, reviewer, sid, start)
+            before, row = await stored_counts(app), await stored(app, sid)
+            assert_problem(await act(client, reviewer, sid, action, body), 422, "validation_failed")
+            assert await stored_counts(app) == before
+            assert await stored(app, sid) == row
 
 
 async def test_submitting_needs_a_value_and_zero_is_one(app: Any, client: httpx.AsyncClient, cgj: str) -> None:

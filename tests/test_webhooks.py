@@ -311,7 +311,8 @@ def issues(response: httpx.Response) -> list[tuple[list[Any], str]]:
     return [(error["loc"], error["type"]) for error in body["errors"]]
 
 
-@pytest.mark.parametrize(("payload", "expected"), [
+# (payload, expected (loc, type) issues)
+INVALID_SUBSCRIPTIONS: list[tuple[dict[str, Any], list[tuple[list[Any], str]]]] = [
     ({"url": "ftp://example.com/x", "events": ["cell.applied"]}, [(["url"], "url_scheme")]),
     ({"url": "/relative/path", "events": ["cell.applied"]}, [(["url"], "url_scheme")]),
     ({"url": "javascript:alert(1)", "events": ["cell.applied"]}, [(["url"], "url_scheme")]),
@@ -333,14 +334,18 @@ def issues(response: httpx.Response) -> list[tuple[list[Any], str]]:
     ({"url": "https://example.com/h", "events": ["cell.applied"], "active": True},
      [(["active"], "extra_forbidden")]),
     ({"url": "mailto:x@example.com", "events": ["nope"]}, [(["events", 0], "unknown_event"), (["url"], "url_scheme")]),
-])
+]
+
+
 async def test_invalid_subscriptions_get_422_and_store_nothing(
-        app: Any, client: httpx.AsyncClient, zzwf: str, payload: dict[str, Any],
-        expected: list[tuple[list[Any], str]]) -> None:
-    response = await client.post("/v1/webhooks", json=payload, headers=bearer(zzwf))
-    assert issues(response) == expected
-    assert await sql(app, "SELECT COUNT(*) FROM webhooks") == [(0,)]
-    assert await sql(app, "SELECT COUNT(*) FROM audit_events WHERE entity = 'webhook'") == [(0,)]
+        app: Any, client: httpx.AsyncClient, zzwf: str, subtests: pytest.Subtests) -> None:
+    """Every case on one database: each is refused, and there is still no webhook nor audit event of one."""
+    for index, (payload, expected) in enumerate(INVALID_SUBSCRIPTIONS):
+        with subtests.test(msg=f"payload{index}-{expected[0][1]}", payload=payload):
+            response = await client.post("/v1/webhooks", json=payload, headers=bearer(zzwf))
+            assert issues(response) == expected
+            assert await sql(app, "SELECT COUNT(*) FROM webhooks") == [(0,)]
+            assert await sql(app, "SELECT COUNT(*) FROM audit_events WHERE entity = 'webhook'") == [(0,)]
 
 
 async def test_the_longest_url_and_secret_are_accepted(client: httpx.AsyncClient, zzwf: str) -> None:
@@ -396,7 +401,7 @@ def fake_resolver(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> N
     monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
 
 
-@pytest.mark.parametrize("url", [
+NON_PUBLIC_URLS = [
     "http://127.0.0.1:8080/x", "http://localhost/x", "http://LOCALHOST./x", "http://api.localhost/x",
     "http://10.1.2.3/x", "http://172.16.0.1/x", "http://192.168.1.1/x", "http://[::1]/x",
     "http://169.254.169.254/latest/meta-data", "http://0.0.0.0/x", "http://224.0.0.1/x", "http://240.0.0.1/x",
@@ -405,17 +410,22 @@ def fake_resolver(monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> N
     "http://2130706433/x", "http://127.1/x",
     # Resolved (by the fake resolver below) to non-public addresses.
     "https://intranet.example.com/x", "https://v6.intranet.example.com/x",
-])
+]
+
+
 async def test_non_public_addresses_are_refused(strict_app: Any, strict_client: httpx.AsyncClient,
-                                                monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+                                                monkeypatch: pytest.MonkeyPatch, subtests: pytest.Subtests) -> None:
+    """Every address on one database: each is refused and there is still no webhook."""
     fake_resolver(monkeypatch, {"intranet.example.com": "10.20.30.40", "v6.intranet.example.com": "::1"})
     token = await make_token(strict_app, "zzwf", ["aggregates:read"])
-    response = await strict_client.post("/v1/webhooks", json={"url": url, "events": ["cell.applied"]},
-                                        headers=bearer(token))
-    body = assert_problem(response, 422, "validation_failed")
-    assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["url"], "url_not_public")]
-    assert body["errors"][0]["msg"].startswith("Webhooks go to public addresses only: ")
-    assert await sql(strict_app, "SELECT COUNT(*) FROM webhooks") == [(0,)]
+    for url in NON_PUBLIC_URLS:
+        with subtests.test(msg=url):
+            response = await strict_client.post("/v1/webhooks", json={"url": url, "events": ["cell.applied"]},
+                                                headers=bearer(token))
+            body = assert_problem(response, 422, "validation_failed")
+            assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["url"], "url_not_public")]
+            assert body["errors"][0]["msg"].startswith("Webhooks go to public addresses only: ")
+            assert await sql(strict_app, "SELECT COUNT(*) FROM webhooks") == [(0,)]
 
 
 async def test_public_addresses_and_unresolvable_names_are_accepted(
