@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from app.departments.models import Department
@@ -74,10 +75,30 @@ async def counted_values(session: AsyncSession, periods: Collection[str], status
                               col(Submission.approved_at)]
         query = select(*columns).where(col(Submission.period).in_(periods), col(Submission.status).in_(statuses))
         order = (col(Submission.period_end).desc(), col(Submission.period_start).desc())
+    elif session.get_bind().dialect.name == "postgresql":
+        # For each submission of the periods, its latest revision by then: one backward step on the index
+        # (submission_id, revision) per submission (LATERAL … LIMIT 1), so the cost follows the periods'
+        # submissions and not the length of the history (a plain join lets the planner hash it all).
+        revision = aliased(SubmissionRevision)
+        latest = (
+            select(col(revision.indicator), col(revision.period), col(revision.value), col(revision.numerator),
+                   col(revision.denominator), col(revision.status), col(revision.at))
+            .where(col(revision.submission_id) == col(Submission.id), col(revision.at) <= as_of)
+            .order_by(col(revision.revision).desc())
+            .limit(1)
+            .lateral("latest")
+        )
+        columns = [latest.c.indicator, latest.c.period, latest.c.value, latest.c.numerator, latest.c.denominator,
+                   latest.c.status, case((latest.c.status == "approved", latest.c.at))]
+        query = (
+            select(*columns)
+            .select_from(Submission)
+            .join(latest, true())
+            .where(col(Submission.period).in_(periods), latest.c.status.in_(statuses))
+        )
+        order = (col(Submission.period_end).desc(), col(Submission.period_start).desc())
     else:
-        # First each submission of the periods with the id of its latest revision by then (one backward
-        # index step on (submission_id, revision) each), then those revisions by primary key: the cost
-        # follows the periods' submissions, not the length of the history.
+        # SQLite has no LATERAL; its planner looks each revision up by primary key in a nested loop.
         latest_revision = (
             select(col(SubmissionRevision.id))
             .where(col(SubmissionRevision.submission_id) == col(Submission.id),
