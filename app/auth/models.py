@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String
+from sqlalchemy import CheckConstraint, Column, ForeignKey, String
 from sqlmodel import Field
 
-from app.core.models import SQLModel
+from app.core.models import SQLModel, lower_hex
 from app.core.types import JSONDocument, UTCDateTime
 
 
@@ -13,6 +13,12 @@ class ApiToken(SQLModel, table=True):
     """A bearer token. Only the SHA-256 of the secret is stored; ``prefix`` is for display."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        *lower_hex("token_hash_format", "token_hash", 64),
+        # The first characters of a secret, and every secret starts with `zwc_` (SPEC §4.1).
+        CheckConstraint("substr(prefix, 1, 4) = 'zwc_'", name="prefix_format"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field
 
-from app.core.models import SQLModel
+from app.core.models import SQLModel, per_dialect
 from app.core.types import JSONDocument, UTCDateTime
 
 TOWN_KINDS = ("subdistrict", "town", "township", "district")
@@ -16,7 +26,11 @@ TOWN_KINDS = ("subdistrict", "town", "township", "district")
 
 class Town(SQLModel, table=True):
     __tablename__ = "towns"
-    __table_args__ = (CheckConstraint("kind IN ('subdistrict', 'town', 'township', 'district')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('subdistrict', 'town', 'township', 'district')", name="kind"),
+        CheckConstraint("code <> ''", name="code_not_empty"),
+        CheckConstraint("name_zh <> ''", name="name_zh_not_empty"),
+    )
 
     code: str = Field(primary_key=True, max_length=32)
     name_zh: str = Field(max_length=100)
@@ -28,6 +42,9 @@ class CellType(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("pass_score BETWEEN 0 AND 110", name="pass_score_range"),
         CheckConstraint("validity_years BETWEEN 1 AND 20", name="validity_years_range"),
+        CheckConstraint("code <> ''", name="code_not_empty"),
+        CheckConstraint("name_zh <> ''", name="name_zh_not_empty"),
+        CheckConstraint("name_en <> ''", name="name_en_not_empty"),
     )
 
     code: str = Field(primary_key=True, max_length=16)
@@ -42,7 +59,12 @@ class CellType(SQLModel, table=True):
 
 class CellCriterion(SQLModel, table=True):
     __tablename__ = "cell_criteria"
-    __table_args__ = (CheckConstraint("max_points > 0", name="max_points_positive"),)
+    __table_args__ = (
+        CheckConstraint("max_points > 0", name="max_points_positive"),
+        CheckConstraint("code <> ''", name="code_not_empty"),
+        CheckConstraint("name_zh <> ''", name="name_zh_not_empty"),
+        CheckConstraint("name_en <> ''", name="name_en_not_empty"),
+    )
 
     code: str = Field(primary_key=True, max_length=32)
     name_zh: str = Field(max_length=200)
@@ -74,11 +96,27 @@ class Cell(SQLModel, table=True):
         CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude_range"),
         CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude_range"),
         CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("trim(name) <> ''", name="name_not_blank"),
+        # certify sets number, time and last day together; nothing clears them (SPEC §4.1, §4.3).
+        CheckConstraint("(certificate_no IS NULL) = (certified_at IS NULL) "
+                        "AND (certificate_no IS NULL) = (valid_until IS NULL)", name="certificate_complete"),
+        CheckConstraint("status NOT IN ('certified', 'expired', 'revoked') OR certificate_no IS NOT NULL",
+                        name="certified_has_certificate"),
+        CheckConstraint("status NOT IN ('planned', 'applied') OR certificate_no IS NULL",
+                        name="uncertified_has_no_certificate"),
+        # A certificate number is never reused (SPEC §4.3), and a cell's number is one of its own certificates.
+        UniqueConstraint("certificate_no"),
+        # Checked at commit: certify updates the cell in the same flush as it inserts the certificate, in
+        # whichever order. use_alter: certificates refers to cells too; the cycle closes once both exist.
+        ForeignKeyConstraint(["certificate_no", "id"], ["certificates.certificate_no", "certificates.cell_id"],
+                             deferrable=True, initially="DEFERRED", use_alter=True),
         Index("ix_cells_type_status", "type", "status"),
         Index("ix_cells_status_valid_until", "status", "valid_until"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    # autoincrement spelled out: SQLAlchemy does not generate an integer key that is also in a foreign key
+    # (fk_cells_certificate_no_certificates) unless told to.
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     type: str = Field(sa_column=Column(String(16), ForeignKey("cell_types.code"), nullable=False))
     name: str = Field(max_length=200)
     town: str = Field(sa_column=Column(String(32), ForeignKey("towns.code"), nullable=False))
@@ -101,7 +139,14 @@ class CellEvaluation(SQLModel, table=True):
     """One scoring of a cell's checklist; the latest decides whether it may be certified."""
 
     __tablename__ = "cell_evaluations"
-    __table_args__ = (CheckConstraint("total >= 0", name="total_non_negative"),)
+    __table_args__ = (
+        CheckConstraint("total >= 0", name="total_non_negative"),
+        CheckConstraint("trim(evaluator) <> ''", name="evaluator_not_blank"),
+        # At least one scored criterion (app/cells/schemas.py EvaluationCreate).
+        *per_dialect("items_non_empty",
+                     postgresql="jsonb_typeof(items) = 'array' AND jsonb_array_length(items) > 0",
+                     sqlite="json_type(items) = 'array' AND json_array_length(items) > 0"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     cell_id: int = Field(sa_column=Column(Integer, ForeignKey("cells.id"), nullable=False, index=True))
@@ -122,6 +167,16 @@ class Certificate(SQLModel, table=True):
     """Every certificate number ever issued: numbers are never reused, old ones stay checkable."""
 
     __tablename__ = "certificates"
+    __table_args__ = (
+        # Not the number's format: SPEC §4.3 gives XM-WF-2026-SCH-0001 as an example, and certificates of
+        # earlier years, issued before this registry, keep the numbers they were given.
+        CheckConstraint("certificate_no <> ''", name="certificate_no_not_empty"),
+        # Revoking records when and why, together (SPEC §4.1: a reason is required).
+        CheckConstraint("(revoked_at IS NULL) = (revoke_reason IS NULL)", name="revocation_complete"),
+        CheckConstraint("revoke_reason IS NULL OR trim(revoke_reason) <> ''", name="revoke_reason_not_blank"),
+        # The target of cells' (certificate_no, id) foreign key.
+        UniqueConstraint("certificate_no", "cell_id"),
+    )
 
     certificate_no: str = Field(primary_key=True, max_length=32)
     cell_id: int = Field(sa_column=Column(Integer, ForeignKey("cells.id"), nullable=False, index=True))
@@ -149,6 +204,9 @@ class CellInspection(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("latitude IS NULL OR latitude BETWEEN -90 AND 90", name="latitude_range"),
         CheckConstraint("longitude IS NULL OR longitude BETWEEN -180 AND 180", name="longitude_range"),
+        CheckConstraint("score IS NULL OR score BETWEEN 0 AND 110", name="score_range"),
+        CheckConstraint("trim(inspector) <> ''", name="inspector_not_blank"),
+        CheckConstraint("findings <> ''", name="findings_not_empty"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

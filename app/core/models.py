@@ -6,6 +6,7 @@ The naming convention must be set before any table is defined, so every table mo
 
 from __future__ import annotations
 
+from sqlalchemy import CheckConstraint
 from sqlmodel import SQLModel
 
 NAMING_CONVENTION = {
@@ -18,4 +19,20 @@ NAMING_CONVENTION = {
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
-__all__ = ["NAMING_CONVENTION", "SQLModel"]
+
+def per_dialect(name: str, *, postgresql: str, sqlite: str) -> tuple[CheckConstraint, CheckConstraint]:
+    """One CHECK constraint written in each database's own SQL (regular expressions and JSONB functions
+    on PostgreSQL, GLOB and JSON functions on SQLite), under one name (docs/decisions/0015)."""
+    return (CheckConstraint(postgresql, name=name).ddl_if(dialect="postgresql"),
+            CheckConstraint(sqlite, name=name).ddl_if(dialect="sqlite"))
+
+
+def lower_hex(name: str, column: str, length: int | None = None) -> tuple[CheckConstraint, CheckConstraint]:
+    """``column`` is lower-case hexadecimal digits (or NULL): ``length`` of them, when given."""
+    if length is None:
+        return per_dialect(name, postgresql=f"{column} ~ '^[0-9a-f]*$'", sqlite=f"{column} NOT GLOB '*[^0-9a-f]*'")
+    return per_dialect(name, postgresql=f"{column} ~ '^[0-9a-f]{{{length}}}$'",
+                       sqlite=f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'")
+
+
+__all__ = ["NAMING_CONVENTION", "SQLModel", "lower_hex", "per_dialect"]

@@ -3,11 +3,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column
+from sqlalchemy import CheckConstraint, Column
 from sqlmodel import Field
 
 from app.core.models import SQLModel
 from app.core.types import BigIntKey, JSONDocument, UTCDateTime
+
+# The events of SPEC §4.1 ("Webhooks"); app.events.service.EVENTS is the same list (a test says so).
+OUTBOX_EVENTS = (
+    "submission.submitted",
+    "submission.approved",
+    "submission.returned",
+    "submission.reopened",
+    "indicator.revised",
+    "cell.applied",
+    "cell.evaluated",
+    "cell.certified",
+    "cell.revoked",
+    "cell.expired",
+    "cell.inspected",
+)
+OUTBOX_ENTITIES = ("submission", "indicator", "cell")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -17,6 +37,10 @@ class OutboxEvent(SQLModel, table=True):
     """
 
     __tablename__ = "outbox_events"
+    __table_args__ = (
+        CheckConstraint(_in("event", OUTBOX_EVENTS), name="event"),
+        CheckConstraint(_in("entity", OUTBOX_ENTITIES), name="entity"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntKey, primary_key=True, autoincrement=True))
     event: str = Field(max_length=64, index=True)

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String
 from sqlmodel import Field
 
-from app.core.models import SQLModel
+from app.core.models import SQLModel, lower_hex
 from app.core.types import UTCDateTime
 
 MEDIA_TYPES = (
@@ -23,6 +23,9 @@ class StoredFile(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("size >= 0", name="size_non_negative"),
         CheckConstraint("length(sha256) = 64", name="sha256_length"),
+        *lower_hex("sha256_hex", "sha256"),
+        *lower_hex("id_format", "id", 32),  # uuid4().hex
+        CheckConstraint("filename <> ''", name="filename_not_empty"),
         CheckConstraint(
             "media_type IN ('image/jpeg', 'image/png', 'application/pdf', "
             "'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')",

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field
 
-from app.core.models import SQLModel
+from app.core.models import SQLModel, lower_hex, per_dialect
 from app.core.types import UTCDateTime
 
 CATEGORIES = ("source_reduction", "utilization", "disposal", "support", "public")
@@ -14,6 +23,7 @@ VALUE_TYPES = ("percent", "quantity", "count", "boolean", "ratio")
 DIRECTIONS = ("increase", "decrease", "boolean", "decrease_vs_previous")
 FREQUENCIES = ("annual", "quarterly", "monthly")
 SOURCES = ("submissions", "cells")
+RATE_TYPES = ("percent", "ratio")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -24,8 +34,21 @@ class Indicator(SQLModel, table=True):
     """The identity of an indicator; its definition lives in versions."""
 
     __tablename__ = "indicators"
+    __table_args__ = (
+        CheckConstraint("latest_version >= 1", name="latest_version_positive"),
+        # CODE_PATTERN of app/indicators/schemas.py: a letter or digit, then letters, digits, `.`, `_`, `-`.
+        *per_dialect("code_format", postgresql="code ~ '^[0-9A-Za-z][0-9A-Za-z._-]*$'",
+                     sqlite="code GLOB '[0-9A-Za-z]*' AND code NOT GLOB '*[^0-9A-Za-z._-]*'"),
+        # The latest version exists. Checked at commit: a new indicator's row comes before its version 1.
+        # use_alter: indicator_versions refers to indicators too; the cycle closes once both exist.
+        ForeignKeyConstraint(["id", "latest_version"],
+                             ["indicator_versions.indicator_id", "indicator_versions.version"],
+                             deferrable=True, initially="DEFERRED", use_alter=True),
+    )
 
-    id: int | None = Field(default=None, primary_key=True)
+    # autoincrement spelled out: SQLAlchemy does not generate an integer key that is also in a foreign key
+    # (fk_indicators_id_indicator_versions) unless told to.
+    id: int | None = Field(default=None, primary_key=True, sa_column_kwargs={"autoincrement": True})
     code: str = Field(max_length=32, unique=True)
     latest_version: int = Field(ge=1)
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -47,6 +70,18 @@ class IndicatorVersion(SQLModel, table=True):
         CheckConstraint("weight > 0", name="weight_positive"),
         CheckConstraint("(baseline_year IS NULL) = (baseline_value IS NULL)", name="baseline_complete"),
         CheckConstraint("(target_year IS NULL) = (target_value IS NULL)", name="target_complete"),
+        # The cross-field rules of app.indicators.service.definition_issues.
+        CheckConstraint("(value_type = 'boolean') = (direction = 'boolean')", name="boolean_direction"),
+        CheckConstraint("baseline_year IS NULL OR target_year IS NULL OR baseline_year < target_year",
+                        name="baseline_before_target"),
+        CheckConstraint(f"{_in('value_type', RATE_TYPES)} OR (COALESCE(numerator_label, '') = '' "
+                        "AND COALESCE(denominator_label, '') = '')", name="labels_only_for_rates"),
+        CheckConstraint("source <> 'cells' OR value_type = 'count'", name="cells_source_count"),
+        CheckConstraint("name_zh <> ''", name="name_zh_not_empty"),
+        CheckConstraint("name_en <> ''", name="name_en_not_empty"),
+        CheckConstraint("group_name <> ''", name="group_name_not_empty"),
+        CheckConstraint("unit <> ''", name="unit_not_empty"),
+        *lower_hex("catalogue_digest_format", "catalogue_digest", 64),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -88,6 +123,10 @@ class IndicatorCooperator(SQLModel, table=True):
     """A cooperating department of one indicator version, in the catalogue's order."""
 
     __tablename__ = "indicator_cooperators"
+    __table_args__ = (
+        UniqueConstraint("version_id", "position"),
+        CheckConstraint("position >= 0", name="position_non_negative"),
+    )
 
     version_id: int = Field(
         sa_column=Column(Integer, ForeignKey("indicator_versions.id"), primary_key=True)

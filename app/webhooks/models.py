@@ -71,6 +71,11 @@ class WebhookDelivery(SQLModel, table=True):
         CheckConstraint("status <> 'delivered' OR attempts >= 1", name="delivered_after_an_attempt"),
         CheckConstraint("last_status_code IS NULL OR last_status_code BETWEEN 100 AND 599",
                         name="last_status_code_range"),
+        # Delivered means a 2xx answer to the last attempt, with no error.
+        CheckConstraint("status <> 'delivered' OR (last_status_code BETWEEN 200 AND 299 AND last_error IS NULL)",
+                        name="delivered_with_success"),
+        # Only a pending delivery is leased; recording an outcome releases the lease.
+        CheckConstraint("status = 'pending' OR locked_until IS NULL", name="lease_only_while_pending"),
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
@@ -97,6 +102,9 @@ class WebhookAttempt(SQLModel, table=True):
         CheckConstraint("duration_ms >= 0", name="duration_non_negative"),
         CheckConstraint("status_code IS NULL OR status_code BETWEEN 100 AND 599", name="status_code_range"),
         CheckConstraint("status_code IS NOT NULL OR error IS NOT NULL", name="status_code_or_error"),
+        # A 2xx answer is a success, without error; any other answer is an error (`HTTP <code>`).
+        CheckConstraint("status_code IS NULL OR (status_code BETWEEN 200 AND 299) = (error IS NULL)",
+                        name="error_unless_success"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntKey, primary_key=True, autoincrement=True))
