@@ -617,3 +617,46 @@ async def test_pulls_write_nothing(app: Any, client: httpx.AsyncClient, puller: 
         response = await pull(client, puller, "2024", headers=headers, **params)
         assert response.status_code in (200, 304), response.text
     assert await stored_counts(app) == before
+
+
+# ------------------------------------------------------------------ cached figures stay exact
+
+
+async def test_a_new_indicator_and_a_quota_change_the_figures(app: Any, client: httpx.AsyncClient,
+                                                                puller: str) -> None:
+    from tests.test_indicators import NEW_INDICATOR
+
+    editor = await make_token(app, "lead", ["indicators:admin"])
+    reviewer = await make_token(app, "lead", ["cells:review"])
+    before = await etag_of(client, puller, "2024")
+    assert (await client.post("/v1/indicators", headers=bearer(editor), json=NEW_INDICATOR)).status_code == 201
+    after = await etag_of(client, puller, "2024")
+    assert after != before
+    body = await pulled(client, puller, "2024")
+    assert len(body["indicators"]) == 49
+    assert rows(body)["6.1.01"]["target"] == 80
+    put = await client.put("/v1/cell-quotas/2024/school", json={"quota": 5}, headers=bearer(reviewer))
+    assert put.status_code == 200, put.text
+    assert await etag_of(client, puller, "2024") != after
+    assert cells_of(await pulled(client, puller, "2024"))["school"] == (0, 5)
+
+
+async def test_a_change_made_by_another_process_is_seen_at_once(app: Any, client: httpx.AsyncClient, puller: str,
+                                                                 nyj: str, reviewer: str) -> None:
+    """Two processes: this one pulls (and keeps the figures); another, with its own connection pool,
+    approves. The next pull here must show the approval, not the kept figures."""
+    from app.core.db import Database
+    from app.main import create_app
+
+    first = await pulled(client, puller, "2024")
+    assert rows(first)["2.2.01"]["value"] is None
+    other = create_app(app.state.settings)
+    other.state.database = Database.from_settings(app.state.settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as elsewhere:
+            await approve_rate(elsewhere, nyj, reviewer)
+    finally:
+        await other.state.database.dispose()
+    now = figures(rows(await pulled(client, puller, "2024"))["2.2.01"])
+    assert now.pop("approved_at") is not None
+    assert now == figures(RATE_2024)

@@ -1,15 +1,26 @@
 """The municipal pull: every indicator's approved figure for a period in a stable shape, with an ETag
 that covers the figures only, so that a second pull answers 304 unless an approved value, a definition
-or the registry changed."""
+or the registry changed.
+
+Zhengzhou polls; most pulls find nothing new. The figures of a (period, as_of) are kept in process
+memory with the data version they were computed at (`repository.data_version`), which is read from the
+database on every pull: a change committed by any process shows there, so a cached answer is never
+stale, and a pull that finds the version unchanged costs one small query instead of the whole board.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aggregates import repository
 from app.aggregates.schemas import AggregateCellsOut, AggregateIndicatorOut, AggregatesOut, RegionOut
 from app.core.periods import Period
 from app.indicators.service import present_value
@@ -18,7 +29,35 @@ from app.scores import service as scores
 REGION = RegionOut(code="410183", name_zh="新密市")
 
 
+CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class _Cached:
+    version: tuple[int, int, int]
+    document: AggregatesOut
+
+
+# One cache per database (engine): a process serves one database, the tests many in turn.
+_caches: WeakKeyDictionary[Engine | Connection, OrderedDict[tuple[str, datetime | None], _Cached]] = WeakKeyDictionary()
+
+
 async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> AggregatesOut:
+    """The figures of a period (as they stand, or stood at ``as_of``), stamped ``generated_at=now``."""
+    version = await repository.data_version(session)
+    cache = _caches.setdefault(session.get_bind(), OrderedDict())
+    key = (period.label, as_of)
+    cached = cache.get(key)
+    if cached is None or cached.version != version:
+        cached = _Cached(version, await _compute(session, period, as_of, now))
+        cache[key] = cached
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cached.document.model_copy(update={"generated_at": now})
+
+
+async def _compute(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> AggregatesOut:
     board = await scores.board(session, period, "approved", as_of)
     registry = board.registry
     indicators = []
