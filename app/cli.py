@@ -186,6 +186,8 @@ def serve(
 
     import uvicorn
 
+    from app.core.logging import log_config
+
     # Read by the app's settings in every server process (uvicorn's workers inherit the environment).
     os.environ["ZWC_WEBHOOK_WORKER"] = "0" if no_worker else "1"
     get_settings.cache_clear()
@@ -197,7 +199,9 @@ def serve(
         typer.echo(secret)
         typer.echo("=" * 72)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, server_header=False)
+                proxy_headers=True, server_header=False,
+                # JSON lines for uvicorn's own records too; its access log is replaced by the app's.
+                log_config=log_config(get_settings().log_level), access_log=False)
 
 
 @cli.command("worker")

@@ -46,7 +46,7 @@ with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging()
+    configure_logging(settings.log_level)
     database = Database.from_settings(settings)
 
     @asynccontextmanager

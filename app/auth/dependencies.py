@@ -20,12 +20,14 @@ async def authenticate_request(
     request: Request, session: SessionDep, _credentials: Annotated[object, Depends(bearer_scheme)]
 ) -> Actor:
     settings = request.app.state.settings
-    return await service.authenticate(
+    actor = await service.authenticate(
         session,
         request.headers.get("authorization"),
         request_id=getattr(request.state, "request_id", None),
         touch_interval_seconds=settings.token_touch_interval_seconds,
     )
+    request.state.actor = actor  # for the request's log record (department and token id, never the token)
+    return actor
 
 
 Caller = Annotated[Actor, Depends(authenticate_request)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     files_dir: Path = Path("var/files")
     cors_origins: Annotated[list[str], NoDecode] = []
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     max_json_bytes: int = Field(default=1024 * 1024, ge=1)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     webhook_allow_private: bool = Field(default=False, description="Accept webhook URLs on loopback, private "
