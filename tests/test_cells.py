@@ -413,6 +413,14 @@ async def test_public_certificate_shows_nothing_personal(client: httpx.AsyncClie
     assert_problem(await client.get("/public/certificates/XM-WF-2020-SCH-9999"), 404, "not_found")
 
 
+async def test_public_certificate_number_too_long_is_a_documented_problem(client: httpx.AsyncClient) -> None:
+    """Found by the fuzz suite: the 422 was answered as problem+json but documented as FastAPI's default."""
+    body = assert_problem(await client.get(f"/public/certificates/{'X' * 33}"), 422, "validation_failed")
+    assert body["errors"][0]["loc"] == ["path", "certificate_no"]
+    documented = (await client.get("/openapi.json")).json()["paths"]["/public/certificates/{certificate_no}"]["get"]
+    assert list(documented["responses"]["422"]["content"]) == ["application/problem+json"]
+
+
 # ------------------------------------------------------------------------------- evaluations read
 
 

@@ -550,3 +550,24 @@ async def test_failed_commit_never_answers_2xx(app: Any, client: httpx.AsyncClie
     assert await audit_count(app) == audits_before
     # Once commits work again, the same request succeeds.
     assert (await client.post("/v1/departments", headers=bearer(admin), json=NEW_DEPARTMENT)).status_code == 201
+
+
+async def test_nul_characters_in_any_input_are_refused_not_a_500(app: Any, client: httpx.AsyncClient,
+                                                                 backend: str) -> None:
+    """Found by the fuzz suite: PostgreSQL stores no NUL in text, and a NUL anywhere in the input answered 500."""
+    token = await make_token(app, "lead", ["admin", "submissions:write"])
+    before = await sql(app, "SELECT COUNT(*) FROM submissions")
+    answers = [
+        await client.get("/v1/departments/a%00", headers=bearer(token)),
+        await client.get("/v1/submissions", params={"indicator": "a\x00"}, headers=bearer(token)),
+        await client.post("/v1/submissions", json={"indicator": "a\x00", "period": "2024", "value": 1},
+                          headers=bearer(token)),
+        await client.post("/v1/submissions", json={"indicator": "2.3.01", "period": "2024", "value": 1,
+                                                   "note": "x\x00"}, headers=bearer(token)),
+    ]
+    assert [answer.status_code < 500 for answer in answers] == [True] * 4, [a.text for a in answers]
+    if backend == "postgresql":
+        for answer in answers[:3]:
+            body = assert_problem(answer, 422, "validation_failed")
+            assert body["errors"][0]["type"] == "nul_character"
+    assert await sql(app, "SELECT COUNT(*) FROM submissions") == before

@@ -26,7 +26,9 @@ def test_valid_labels(label: str, frequency: str, start: date, end: date) -> Non
 
 
 @pytest.mark.parametrize("label", ["24", "2024Q0", "2024Q5", "2024-13", "2024-00", "2024-1", "2024q1", " 2024",
-                                   "2024-Q1", "2024H1", "", "２０２４", "2024\n", "2024-01\n"])
+                                   "2024-Q1", "2024H1", "", "２０２４", "2024\n", "2024-01\n",
+                                   # found by the fuzz suite: no date holds these (they answered 500)
+                                   "0000", "0000Q1", "0000-01", "9999", "9999Q4", "9999-12"])
 def test_invalid_labels(label: str) -> None:
     assert parse_period(label) is None
 

@@ -353,6 +353,9 @@ INVALID: list[tuple[str, dict[str, Any], list[Any], str]] = [
     ("cgj", {"indicator": "1.4.01", "period": "2024-1", "value": 50}, ["period"], "invalid_period"),
     ("cgj", {"indicator": "2.3.01", "period": "2024年", "value": 50}, ["period"], "invalid_period"),
     ("cgj", {"indicator": "2.3.01", "period": "abcd", "value": 50}, ["period"], "invalid_period"),
+    # found by the fuzz suite: years no date can hold answered 500
+    ("cgj", {"indicator": "2.3.01", "period": "0000", "value": 50}, ["period"], "invalid_period"),
+    ("cgj", {"indicator": "1.4.01", "period": "9999-12", "value": 50}, ["period"], "invalid_period"),
     ("cgj", {"indicator": "2.3.01", "period": "24", "value": 50}, ["period"], "string_too_short"),
     ("cgj", {"indicator": "2.3.01", "value": 50}, ["period"], "missing"),
     # indicators

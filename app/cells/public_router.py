@@ -20,7 +20,7 @@ router = APIRouter(prefix="/public", tags=["public"], route_class=ApiRoute,
 
 
 @router.get("/certificates/{certificate_no}", response_model=PublicCertificate, operation_id="checkCertificate",
-            openapi_extra={"security": []}, responses=problem_responses(404, 503, public=True))
+            openapi_extra={"security": []}, responses=problem_responses(404, 422, 503, public=True))
 async def check_certificate(certificate_no: Annotated[str, Path(max_length=32)],
                             session: SessionDep) -> PublicCertificate:
     """Public check of a certificate number: the cell's name and type, and whether the certificate is

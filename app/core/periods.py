@@ -86,14 +86,19 @@ def _month(year: int, month: int) -> Period:
 
 
 def parse_period(label: str) -> Period | None:
-    """The period a label names, or None when it is not one of the three forms."""
-    if match := _ANNUAL.fullmatch(label):
+    """The period a label names, or None when it is not one of the three forms.
+
+    A year whose period (or whose end, the next period's start) a date cannot hold — 0000, 9999 — names
+    no period.
+    """
+    match = _ANNUAL.fullmatch(label) or _QUARTERLY.fullmatch(label) or _MONTHLY.fullmatch(label)
+    if match is None or not 1 <= int(match[1]) < date.max.year:
+        return None
+    if match.re is _ANNUAL:
         return _annual(int(match[1]))
-    if match := _QUARTERLY.fullmatch(label):
+    if match.re is _QUARTERLY:
         return _quarter(int(match[1]), int(match[2]))
-    if match := _MONTHLY.fullmatch(label):
-        return _month(int(match[1]), int(match[2]))
-    return None
+    return _month(int(match[1]), int(match[2]))
 
 
 def today_in_shanghai(now: datetime) -> date:

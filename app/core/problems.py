@@ -24,6 +24,7 @@ from app.core.errors import (
     render_text,
 )
 from app.core.i18n import Language, preferred_language, validation_message
+from app.core.issues import issue
 
 logger = logging.getLogger("zwc.errors")
 
@@ -188,10 +189,23 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, Conflict())
 
 
+NUL_ISSUES = {"nul_character": ("text must not contain NUL (U+0000) characters", "文本不得包含 NUL（U+0000）字符")}
+
+
+def _is_nul_character(exc: sa_exc.DBAPIError) -> bool:
+    """PostgreSQL stores no NUL in text (psycopg refuses it) nor in JSONB (SQLSTATE 22P05)."""
+    if not isinstance(exc, sa_exc.DataError):
+        return False
+    return "NUL (0x00)" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "22P05"
+
+
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, sa_exc.DBAPIError)
     if exc.connection_invalidated:
         return await _database_unavailable(request, exc)
+    if _is_nul_character(exc):
+        # Any input (path, query or body) reaches the database as text; the unit of work has rolled back.
+        return problem_response(request, Unprocessable(errors=[issue([], "nul_character", NUL_ISSUES)]))
     raise exc
 
 
