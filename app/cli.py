@@ -216,8 +216,8 @@ def worker() -> None:
     from app.core.logging import configure_logging
     from app.webhooks.delivery import run_forever
 
-    configure_logging()
     settings = get_settings()
+    configure_logging(settings.log_level)
     log = logging.getLogger("zwc.webhooks")
 
     async def run() -> None:
