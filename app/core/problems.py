@@ -25,6 +25,7 @@ from app.core.errors import (
 )
 from app.core.i18n import Language, preferred_language, validation_message
 from app.core.issues import issue
+from app.core.routing import NUL_ISSUES
 
 logger = logging.getLogger("zwc.errors")
 
@@ -189,7 +190,6 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, Conflict())
 
 
-NUL_ISSUES = {"nul_character": ("text must not contain NUL (U+0000) characters", "文本不得包含 NUL（U+0000）字符")}
 
 
 def _is_nul_character(exc: sa_exc.DBAPIError) -> bool:
