@@ -65,9 +65,10 @@ async def get_aggregates(
     until an approved value, a definition or the registry changes."""
     now = utcnow()
     resolved, as_of = scores.resolve(period, as_of, now)
-    document = await service.aggregates(session, resolved, as_of, now)
+    pull = await service.aggregates(session, resolved, as_of, now)
+    document = pull.document
     representation = _representation(format_, accept)
-    etag = service.etag(document, representation)
+    etag = pull.etag(representation)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept, Authorization"}
     if none_match(if_none_match, etag):
         return Response(status_code=304, headers=headers)

@@ -33,28 +33,39 @@ CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
+class Pull:
+    document: AggregatesOut
+    digest: str  # of the figures (everything but `generated_at`), computed once per data version
+
+    def etag(self, representation: str) -> str:
+        """A strong ETag of the figures in one representation (json, csv, xlsx)."""
+        return f'"agg-{representation}-{self.digest}"'
+
+
+@dataclass(frozen=True)
 class _Cached:
     version: tuple[int, int, int]
-    document: AggregatesOut
+    pull: Pull
 
 
 # One cache per database (engine): a process serves one database, the tests many in turn.
 _caches: WeakKeyDictionary[Engine | Connection, OrderedDict[tuple[str, datetime | None], _Cached]] = WeakKeyDictionary()
 
 
-async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> AggregatesOut:
+async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> Pull:
     """The figures of a period (as they stand, or stood at ``as_of``), stamped ``generated_at=now``."""
     version = await repository.data_version(session)
     cache = _caches.setdefault(session.get_bind(), OrderedDict())
     key = (period.label, as_of)
     cached = cache.get(key)
     if cached is None or cached.version != version:
-        cached = _Cached(version, await _compute(session, period, as_of, now))
+        document = await _compute(session, period, as_of, now)
+        cached = _Cached(version, Pull(document, _digest(document)))
         cache[key] = cached
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     cache.move_to_end(key)
-    return cached.document.model_copy(update={"generated_at": now})
+    return Pull(cached.pull.document.model_copy(update={"generated_at": now}), cached.pull.digest)
 
 
 async def _compute(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> AggregatesOut:
@@ -76,8 +87,6 @@ async def _compute(session: AsyncSession, period: Period, as_of: datetime | None
                          indicators=indicators, cells=cells)
 
 
-def etag(document: AggregatesOut, representation: str) -> str:
-    """A strong ETag of the figures in one representation (json, csv, xlsx); `generated_at` is left out."""
+def _digest(document: AggregatesOut) -> str:
     figures = document.model_dump(mode="json", exclude={"generated_at"})
-    digest = hashlib.sha256(json.dumps(figures, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f'"agg-{representation}-{digest[:32]}"'
+    return hashlib.sha256(json.dumps(figures, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]

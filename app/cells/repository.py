@@ -185,6 +185,13 @@ async def get_quota(session: AsyncSession, year: int, cell_type: str) -> CellQuo
     return result.scalar_one_or_none()
 
 
+def _held_at(cutoff: datetime, last_day: date) -> Any:
+    """A certificate issued before ``cutoff``, valid on ``last_day`` and not revoked before ``cutoff``: the
+    cell counts as certified and valid at the end of a period (SPEC §4.1 summary, §4.2)."""
+    return and_(col(Certificate.certified_at) < cutoff, col(Certificate.valid_until) >= last_day,
+                or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
+
+
 async def summary(session: AsyncSession, year: int, year_end: datetime, last_day: date, *,
                   by_town: bool = False) -> dict[tuple[str, ...], dict[str, Any]]:
     """Per type (keys ``(type,)``) or per town and type (keys ``(town, type)``): counts by current
@@ -215,10 +222,7 @@ async def summary(session: AsyncSession, year: int, year_end: datetime, last_day
     certificates = await session.execute(
         select(
             *keys,
-            func.count(func.distinct(case((and_(
-                col(Certificate.certified_at) < year_end, col(Certificate.valid_until) >= last_day,
-                or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= year_end),
-            ), col(Certificate.cell_id))))),
+            func.count(func.distinct(case((_held_at(year_end, last_day), col(Certificate.cell_id))))),
             func.count(func.distinct(case((and_(
                 col(Certificate.revoked_at) >= year_start, col(Certificate.revoked_at) < year_end,
             ), col(Certificate.cell_id))))),
@@ -286,8 +290,7 @@ async def certified_counts(session: AsyncSession, cutoff: datetime, last_day: da
     result = await session.execute(
         select(col(Cell.type), func.count(func.distinct(col(Certificate.cell_id))))
         .join(Cell, col(Cell.id) == col(Certificate.cell_id))
-        .where(col(Certificate.certified_at) < cutoff, col(Certificate.valid_until) >= last_day,
-               or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
+        .where(_held_at(cutoff, last_day))
         .group_by(col(Cell.type))
     )
     return {cell_type: int(count) for cell_type, count in result}

@@ -12,7 +12,7 @@ from app.changes.schemas import ChangePage
 from app.core.actor import Actor
 from app.core.db import SessionDep
 from app.core.openapi import problem_responses
-from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.pagination import PageDep
 from app.core.routing import ApiRoute
 
 router = APIRouter(tags=["changes"], route_class=ApiRoute)
@@ -60,12 +60,11 @@ async def list_changes(
     _caller: FeedReader,
     session: SessionDep,
     response: Response,
+    page: PageDep,  # `limit`, and `cursor` as another name for `after`
     after: Annotated[str | None, Query(
         description="The `cursor` of the last item received; omit to start at the beginning.",
         examples=["1042"])] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1–500).")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="Another name for `after`.")] = None,
 ) -> ChangePage:
-    page = await service.list_changes(session, after_id=service.parse_cursor(after, cursor), limit=limit)
+    answer = await service.list_changes(session, after_id=service.parse_cursor(after, page.cursor), limit=page.limit)
     response.headers["Cache-Control"] = CACHE_CONTROL
-    return page
+    return answer

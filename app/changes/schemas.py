@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.events.service import EVENTS
+from app.events.models import EVENTS
 
 
 class ChangeOut(BaseModel):

@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 def per_dialect(name: str, *, postgresql: str, sqlite: str) -> tuple[CheckConstraint, CheckConstraint]:
     """One CHECK constraint written in each database's own SQL (regular expressions and JSONB functions
     on PostgreSQL, GLOB and JSON functions on SQLite), under one name (docs/decisions/0015)."""
@@ -35,4 +40,4 @@ def lower_hex(name: str, column: str, length: int | None = None) -> tuple[CheckC
                        sqlite=f"length({column}) = {length} AND {column} NOT GLOB '*[^0-9a-f]*'")
 
 
-__all__ = ["NAMING_CONVENTION", "SQLModel", "lower_hex", "per_dialect"]
+__all__ = ["NAMING_CONVENTION", "SQLModel", "lower_hex", "one_of", "per_dialect"]

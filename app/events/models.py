@@ -6,11 +6,11 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Column
 from sqlmodel import Field
 
-from app.core.models import SQLModel
+from app.core.models import SQLModel, one_of
 from app.core.types import BigIntKey, JSONDocument, UTCDateTime
 
-# The events of SPEC §4.1 ("Webhooks"); app.events.service.EVENTS is the same list (a test says so).
-OUTBOX_EVENTS = (
+# The events of SPEC §4.1 ("Webhooks").
+EVENTS = (
     "submission.submitted",
     "submission.approved",
     "submission.returned",
@@ -26,10 +26,6 @@ OUTBOX_EVENTS = (
 OUTBOX_ENTITIES = ("submission", "indicator", "cell")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class OutboxEvent(SQLModel, table=True):
     """An event written in the same transaction as the change it announces.
 
@@ -38,8 +34,8 @@ class OutboxEvent(SQLModel, table=True):
 
     __tablename__ = "outbox_events"
     __table_args__ = (
-        CheckConstraint(_in("event", OUTBOX_EVENTS), name="event"),
-        CheckConstraint(_in("entity", OUTBOX_ENTITIES), name="entity"),
+        CheckConstraint(one_of("event", EVENTS), name="event"),
+        CheckConstraint(one_of("entity", OUTBOX_ENTITIES), name="entity"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigIntKey, primary_key=True, autoincrement=True))

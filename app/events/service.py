@@ -13,21 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.timeutil import utcnow
-from app.events.models import OutboxEvent
-
-EVENTS = (
-    "submission.submitted",
-    "submission.approved",
-    "submission.returned",
-    "submission.reopened",
-    "indicator.revised",
-    "cell.applied",
-    "cell.evaluated",
-    "cell.certified",
-    "cell.revoked",
-    "cell.expired",
-    "cell.inspected",
-)
+from app.events.models import EVENTS, OutboxEvent
 
 # A constant key for pg_advisory_xact_lock: "zwc outbox" as a 63-bit number.
 OUTBOX_LOCK_KEY = 0x7A77_636F_7574_626F

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field
 
-from app.core.models import SQLModel, lower_hex, per_dialect
+from app.core.models import SQLModel, lower_hex, one_of, per_dialect
 from app.core.types import UTCDateTime
 
 CATEGORIES = ("source_reduction", "utilization", "disposal", "support", "public")
@@ -24,10 +24,6 @@ DIRECTIONS = ("increase", "decrease", "boolean", "decrease_vs_previous")
 FREQUENCIES = ("annual", "quarterly", "monthly")
 SOURCES = ("submissions", "cells")
 RATE_TYPES = ("percent", "ratio")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Indicator(SQLModel, table=True):
@@ -61,12 +57,12 @@ class IndicatorVersion(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("indicator_id", "version"),
         CheckConstraint("version >= 1", name="version_positive"),
-        CheckConstraint(_in("category", CATEGORIES), name="category"),
-        CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(_in("value_type", VALUE_TYPES), name="value_type"),
-        CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
-        CheckConstraint(_in("frequency", FREQUENCIES), name="frequency"),
-        CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint(one_of("category", CATEGORIES), name="category"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("value_type", VALUE_TYPES), name="value_type"),
+        CheckConstraint(one_of("direction", DIRECTIONS), name="direction"),
+        CheckConstraint(one_of("frequency", FREQUENCIES), name="frequency"),
+        CheckConstraint(one_of("source", SOURCES), name="source"),
         CheckConstraint("weight > 0", name="weight_positive"),
         CheckConstraint("(baseline_year IS NULL) = (baseline_value IS NULL)", name="baseline_complete"),
         CheckConstraint("(target_year IS NULL) = (target_value IS NULL)", name="target_complete"),
@@ -74,7 +70,7 @@ class IndicatorVersion(SQLModel, table=True):
         CheckConstraint("(value_type = 'boolean') = (direction = 'boolean')", name="boolean_direction"),
         CheckConstraint("baseline_year IS NULL OR target_year IS NULL OR baseline_year < target_year",
                         name="baseline_before_target"),
-        CheckConstraint(f"{_in('value_type', RATE_TYPES)} OR (COALESCE(numerator_label, '') = '' "
+        CheckConstraint(f"{one_of('value_type', RATE_TYPES)} OR (COALESCE(numerator_label, '') = '' "
                         "AND COALESCE(denominator_label, '') = '')", name="labels_only_for_rates"),
         CheckConstraint("source <> 'cells' OR value_type = 'count'", name="cells_source_count"),
         CheckConstraint("name_zh <> ''", name="name_zh_not_empty"),

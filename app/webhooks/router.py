@@ -13,7 +13,7 @@ from app.core.openapi import problem_responses
 from app.core.pagination import Page, PageDep, page_of
 from app.core.routing import ApiRoute
 from app.core.timeutil import utcnow
-from app.events.service import EVENTS
+from app.events.models import EVENTS
 from app.idempotency.dependencies import Idempotent
 from app.webhooks import repository, service
 from app.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.events.service import EVENTS
+from app.events.models import EVENTS
 from app.webhooks.models import SECRET_MAX_LENGTH, SECRET_MIN_LENGTH, URL_MAX_LENGTH
 
 EventName = Annotated[str, Field(max_length=64, json_schema_extra={"enum": list(EVENTS)})]

@@ -13,7 +13,7 @@ from app.audit.service import record
 from app.core.actor import Actor
 from app.core.errors import NotFound, Unprocessable
 from app.core.issues import issue
-from app.events.service import EVENTS
+from app.events.models import EVENTS
 from app.webhooks import addresses, repository
 from app.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 from app.webhooks.schemas import AttemptOut, DeliveryOut, WebhookCreate, WebhookOut
