@@ -20,6 +20,7 @@ from app.cells.router import router as cells_router
 from app.changes.router import router as changes_router
 from app.core.config import Settings, get_settings
 from app.core.db import Database
+from app.core.docs import docs_router
 from app.core.logging import configure_logging
 from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
 from app.core.openapi import add_problem_schemas
@@ -29,6 +30,7 @@ from app.files.router import router as files_router
 from app.health.router import router as health_router
 from app.idempotency.dependencies import install_replay_handler
 from app.indicators.router import router as indicators_router
+from app.ratelimit.limiter import RateLimiter
 from app.scores.router import router as scores_router
 from app.submissions.excel_router import router as submissions_excel_router
 from app.submissions.router import router as submissions_router
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     database = Database.from_settings(settings)
+    rate_limiter = RateLimiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # wait_for cancels it: its leases expire and another pass retries.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(worker, settings.webhook_timeout_seconds + 5)
+            if _app.state.rate_limiter is not None:
+                await _app.state.rate_limiter.close()
             await database.dispose()
 
     app = FastAPI(
@@ -70,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by docs_router, with their own Content-Security-Policy
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # bearer tokens only; no OAuth flow to return from
         servers=[{"url": "/", "description": "This server"}],
         license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         contact={"name": "Xinmi Zero-Waste City Leading Group Office"},
@@ -84,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi_with_problems  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.database = database
+    app.state.rate_limiter = rate_limiter
     install_exception_handlers(app)
     install_replay_handler(app)
 
@@ -103,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(health_router)
     app.include_router(public_cells_router)
+    app.include_router(docs_router(openapi_url=app.openapi_url or "/openapi.json", title=app.title))
 
     if settings.cors_origins:
         app.add_middleware(

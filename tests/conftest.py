@@ -31,9 +31,12 @@ from app.core.actor import Actor
 from app.core.config import Settings
 from app.core.db import Database
 from app.main import create_app
+from app.ratelimit.limiter import RateLimiter
 
 POSTGRES_ADMIN_URL = os.environ.get("ZWC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("ZWC_REQUIRE_POSTGRES") == "1"
+# The fault tests stop the PostgreSQL server: only `scripts/test-faults` (ZWC_FAULTS=1) collects them.
+collect_ignore = [] if os.environ.get("ZWC_FAULTS") == "1" else ["faults"]
 RUN_ID = f"zwct_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 BACKENDS = ("sqlite", "postgresql")
 
@@ -233,6 +236,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         files_dir=tmp_path / "files",
         webhook_allow_private=True,
+        # High enough never to refuse a test's requests, low enough that every request counts one.
+        rate_limit="100000/minute",
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -255,7 +260,10 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
     else:
         application.state.settings = settings
         application.state.database = Database.from_settings(settings)
+        application.state.rate_limiter = RateLimiter.from_settings(settings)
     yield application
+    if application.state.rate_limiter is not None:
+        await application.state.rate_limiter.close()
     await application.state.database.dispose()
 
 

@@ -221,6 +221,11 @@ def check_cases(ids: Mapping[str, Any]) -> list[Case]:
         update("ck_idempotency_keys_response_status_range", "idempotency_keys", "response_status = 503", key,
                **ids["key"]),
         update("ck_idempotency_keys_kept_24_hours", "idempotency_keys", "expires_at = created_at", key, **ids["key"]),
+        # rate_limit_counters
+        update("ck_rate_limit_counters_hits_not_negative", "rate_limit_counters", "hits = -1",
+               one_row("rate_limit_counters")),
+        copy("ck_rate_limit_counters_key_not_empty", "rate_limit_counters", one_row("rate_limit_counters"),
+             {"key": "''"}),
         # indicators
         update("ck_indicators_latest_version_positive", "indicators", "latest_version = 0", "id = :indicator",
                indicator=ids["indicator"]),
@@ -541,6 +546,9 @@ async def fill(app: Any, client: httpx.AsyncClient) -> dict[str, Any]:
     async with failing:
         assert await run_once(app.state.database, app.state.settings, client=failing) > 0
 
+    if app.state.rate_limiter.backend == "MemoryStorage":
+        # The embedded default counts requests in memory; the table (unused there) still keeps its rules.
+        await sql_write(app, "INSERT INTO rate_limit_counters (key, hits, expires_at) VALUES ('token:1', 1, 0)")
     planned = await sql(app, "SELECT min(id) FROM cells WHERE status = 'planned'")
     version = await sql(app, "SELECT v.id FROM indicator_versions v JOIN indicators i ON i.id = v.indicator_id "
                              "WHERE i.code = '1.1.03' AND v.version = 1")

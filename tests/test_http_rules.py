@@ -3,6 +3,8 @@ security headers, CORS, 500s without internals, 503s when the database is away, 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -579,3 +581,36 @@ async def test_nul_characters_in_any_input_are_refused_not_a_500(app: Any, clien
     assert literal.status_code == 201, literal.text
     assert await sql(app, "SELECT COUNT(*) FROM submissions") == [(before[0][0] + 1,)]
     assert await sql(app, "SELECT COUNT(*) FROM webhooks") == [(0,)]
+
+
+# --- The interactive docs pages -------------------------------------------------------------------
+
+
+def _inline_script_hashes(html: str) -> set[str]:
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    return {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in scripts}
+
+
+async def test_the_docs_pages_allow_only_their_own_scripts(client: httpx.AsyncClient,
+                                                           subtests: pytest.Subtests) -> None:
+    for path, inline_scripts in (("/docs", 1), ("/redoc", 0)):
+        with subtests.test(msg=path):
+            response = await client.get(path)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            policy = dict(d.strip().split(" ", 1) for d in response.headers["content-security-policy"].split(";"))
+            assert policy["default-src"] == "'none'"
+            assert policy["frame-ancestors"] == "'none'"
+            assert policy["base-uri"] == "'none'"
+            script_src = policy["script-src"].split()
+            assert "'unsafe-inline'" not in script_src
+            assert "'unsafe-eval'" not in script_src
+            hashes = _inline_script_hashes(response.text)
+            assert len(hashes) == inline_scripts
+            assert set(script_src) == {"https://cdn.jsdelivr.net", *hashes}
+            for source in re.findall(r'<script src="([^"]+)"', response.text):
+                assert source.startswith("https://cdn.jsdelivr.net/npm/")
+            assert "fonts.googleapis.com" not in response.text  # unreachable from much of mainland China
+            assert "/openapi.json" in response.text
+    assert (await client.get("/docs/oauth2-redirect")).status_code == 404

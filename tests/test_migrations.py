@@ -19,7 +19,7 @@ EXPECTED_TABLES = {
     "cell_types", "files",
     "idempotency_keys", "submission_evidence_files", "submission_revisions", "submissions", "cell_files",
     "departments", "indicator_cooperators", "indicator_versions", "indicators", "outbox_events", "towns",
-    "webhooks", "webhook_deliveries", "webhook_attempts", "webhook_dispatch_cursor",
+    "webhooks", "webhook_deliveries", "webhook_attempts", "webhook_dispatch_cursor", "rate_limit_counters",
 }
 
 

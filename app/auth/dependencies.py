@@ -11,6 +11,7 @@ from app.auth import service
 from app.core.actor import Actor
 from app.core.db import SessionDep
 from app.core.errors import Forbidden
+from app.ratelimit.limiter import RateLimiter
 
 # Declares the bearer scheme in OpenAPI; the checking itself is ours (401 problems, not 403).
 bearer_scheme = HTTPBearer(auto_error=False, description="A `zwc_…` token.")
@@ -27,6 +28,9 @@ async def authenticate_request(
         touch_interval_seconds=settings.token_touch_interval_seconds,
     )
     request.state.actor = actor  # for the request's log record (department and token id, never the token)
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None and actor.token_id is not None:
+        await limiter.hit(actor.token_id)
     return actor
 
 

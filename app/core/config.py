@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=20, ge=1, le=500, description="Deliveries claimed per pass.")
     token_default_expiry_days: int = Field(default=365, ge=1)
     token_touch_interval_seconds: int = Field(default=60, ge=0)
+    rate_limit: str = Field(default="1200/minute", description="Requests per token in `limits` notation "
+                            "('1200/minute'; several separated by ';'); empty switches the limit off.")
+    redis_url: str | None = Field(default=None, description="Keep rate-limit counters in this Redis "
+                                  "(redis:// or rediss://) instead of the database.")
+    redis_key_prefix: str = Field(default="zwc", min_length=1)
     retry_after_seconds: int = Field(default=5, ge=1)
     outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
                                      "the previous approved one carries a warning and needs a note.")
@@ -55,6 +61,16 @@ class Settings(BaseSettings):
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
             raise ValueError("webhook_lease_seconds must be longer than webhook_timeout_seconds")
         return self
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit in `limits` notation: {value!r}") from exc
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

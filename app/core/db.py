@@ -95,6 +95,19 @@ def create_service_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
 
+def create_autocommit_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    """A small PostgreSQL pool of autocommit connections, for one-statement work beside a request's own."""
+    return create_async_engine(
+        normalize_url(url, use_async=True),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args=_postgres_connect_args(),
+    )
+
+
 @dataclass
 class Database:
     """The engines and session factory of one running application."""

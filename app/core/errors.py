@@ -110,6 +110,9 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
     "database_unavailable": ("Service unavailable", "服务暂不可用",
                              "The database is unavailable; retry after {retry_after} seconds.",
                              "数据库暂不可用，请在 {retry_after} 秒后重试。"),
+    "rate_limited": ("Too many requests", "请求过于频繁",
+                     "This token is over its limit of {limit} requests; retry after {retry_after} seconds.",
+                     "该令牌已超过 {limit} 次请求的限额，请在 {retry_after} 秒后重试。"),
     "not_ready": ("Service unavailable", "服务未就绪", "{reason}", "{reason_zh}"),
     "internal_error": ("Internal server error", "服务器内部错误",
                        "An unexpected error occurred; it has been logged (request {request_id}).",
@@ -223,6 +226,11 @@ class Unprocessable(AppError):
 class PreconditionRequired(AppError):
     status = 428
     default_code = "precondition_required"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    default_code = "rate_limited"
 
 
 class ServiceUnavailable(AppError):

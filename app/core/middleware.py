@@ -34,14 +34,6 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
 ]
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-# The interactive docs load Swagger UI / ReDoc from their CDN.
-DOCS_CSP = (
-    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    b"font-src https://fonts.gstatic.com; connect-src 'self'; worker-src blob:; frame-ancestors 'none'"
-)
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 def _request_fields(scope: Scope, request_id: str) -> dict[str, Any]:
@@ -87,9 +79,8 @@ class GuardMiddleware:
                 for key, value in SECURITY_HEADERS:
                     if key not in present:
                         headers.append((key, value))
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy",
-                                    DOCS_CSP if path.startswith(DOCS_PATHS) else API_CSP))
+                if b"content-security-policy" not in present:  # the docs pages bring their own
+                    headers.append((b"content-security-policy", API_CSP))
                 if path.startswith("/v1") and b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

@@ -39,10 +39,11 @@ _DESCRIPTIONS = {
     415: "Body in a media type this endpoint does not take.",
     422: "Validation failed; see `errors`.",
     428: "`If-Match` is required.",
+    429: "Over the token's request limit; retry after `Retry-After` seconds.",
     503: "Database unavailable; retry after `Retry-After` seconds.",
 }
 
-_ALWAYS = (400, 401, 413, 415, 422, 503)
+_ALWAYS = (400, 401, 413, 415, 422, 429, 503)
 
 
 def problem_responses(*statuses: int, public: bool = False) -> dict[int | str, dict[str, Any]]:

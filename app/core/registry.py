@@ -11,6 +11,7 @@ from app.events import models as events_models
 from app.files import models as files_models
 from app.idempotency import models as idempotency_models
 from app.indicators import models as indicators_models
+from app.ratelimit import models as ratelimit_models
 from app.submissions import models as submissions_models
 from app.webhooks import models as webhooks_models
 
@@ -26,6 +27,7 @@ __all__ = [
     "idempotency_models",
     "indicators_models",
     "metadata",
+    "ratelimit_models",
     "submissions_models",
     "webhooks_models",
 ]
