@@ -1,7 +1,9 @@
 """Schema-driven fuzzing: schemathesis against the app's own OpenAPI document, on a real database.
 
 Every operation of the served document is called with generated requests (valid and invalid), as the
-lead office with every scope and, for a sample of operations, without a token. Checks: no 5xx, the
+lead office with every scope, as one of the other kinds of caller in turn (a reporting department, the
+lead office's reviewer, a cells office, Zhengzhou's read-only token) and, for a sample of operations,
+without a token. Checks: no 5xx, the
 status code and content type are documented, the body matches the documented schema, and every 4xx is
 an RFC 9457 problem with `type/title/status/detail/code`.
 
@@ -42,6 +44,14 @@ BASE_URL = "http://testserver"
 MAX_EXAMPLES = 25
 ANONYMOUS_MAX_EXAMPLES = 8
 ANONYMOUS_SAMPLE_EVERY = 5  # every fifth operation is also fuzzed without a token
+KIND_MAX_EXAMPLES = 8
+# The other callers, one per operation in turn: (department, scopes, label).
+CALLER_KINDS: list[tuple[str, list[str], str]] = [
+    ("sthj", ["submissions:write"], "reporting department"),
+    ("lead", ["submissions:review", "cells:review"], "lead office reviewer"),
+    ("jyj", ["cells:write"], "cells office"),
+    ("zzwf", ["aggregates:read"], "Zhengzhou platform"),
+]
 
 # Operations (METHOD path) left out, each with the defect that keeps it out. Empty: none is.
 EXCLUDED: dict[str, str] = {}
@@ -176,7 +186,11 @@ async def test_fuzz_every_operation(app: Any, backend: str) -> None:
                 # A fresh token per operation: DELETE /v1/tokens/{token_id} may revoke the one in use.
                 token = asyncio.run_coroutine_threadsafe(
                     make_token(app, "lead", list(SCOPES), name=f"fuzz {label}"), loop).result(timeout=60)
-                runs = [({"Authorization": f"Bearer {token}"}, MAX_EXAMPLES, "lead")]
+                department, scopes, kind = CALLER_KINDS[index % len(CALLER_KINDS)]
+                other = asyncio.run_coroutine_threadsafe(
+                    make_token(app, department, scopes, name=f"fuzz {kind} {label}"), loop).result(timeout=60)
+                runs = [({"Authorization": f"Bearer {token}"}, MAX_EXAMPLES, "lead"),
+                        ({"Authorization": f"Bearer {other}"}, KIND_MAX_EXAMPLES, kind)]
                 if index % ANONYMOUS_SAMPLE_EVERY == 0:
                     runs.append(({}, ANONYMOUS_MAX_EXAMPLES, "anonymous"))
                 for headers, examples, who in runs:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -614,3 +616,25 @@ async def test_the_docs_pages_allow_only_their_own_scripts(client: httpx.AsyncCl
             assert "fonts.googleapis.com" not in response.text  # unreachable from much of mainland China
             assert "/openapi.json" in response.text
     assert (await client.get("/docs/oauth2-redirect")).status_code == 404
+
+
+# --- An exhausted connection pool -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_not_a_hang(settings: Settings, backend: str,
+                                                                               app: Any) -> None:
+    """The pool size is a PostgreSQL setting (SQLite has one writer and its own pool)."""
+    token = await make_token(app, "sthj", ["submissions:write"])
+    async with serving(settings, db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.5,
+                       retry_after_seconds=2) as (application, http):
+        assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200
+        async with application.state.database.engine.connect() as held:  # the pool's only connection
+            await held.execute(text("SELECT 1"))
+            started = time.monotonic()
+            response = await http.get("/v1/me", headers=bearer(token))
+            waited = time.monotonic() - started
+        assert_problem(response, 503, "database_unavailable")
+        assert response.headers["retry-after"] == "2"
+        assert 0.5 <= waited < 5
+        assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200
