@@ -11,8 +11,8 @@ Requests go to the ASGI app through httpx on the test's own event loop (the app'
 there); Hypothesis runs in a worker thread and hands each request to that loop. Failures of all
 operations are collected and reported together, so one run shows every defect.
 
-Stateful (link-following) testing is not run: the document declares no OpenAPI `links`, so
-schemathesis would have nothing to follow.
+The stateful (link-following) run is in test_fuzz_stateful.py: it needs schemathesis' own engine and a
+real server.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.core.actor import SCOPES
-from tests.factories import PROBLEM, PROBLEM_FIELDS, make_token
+from tests.factories import make_token
+from tests.fuzz_checks import problem_json
 
 BASE_URL = "http://testserver"
 MAX_EXAMPLES = 25
@@ -55,22 +56,6 @@ CALLER_KINDS: list[tuple[str, list[str], str]] = [
 
 # Operations (METHOD path) left out, each with the defect that keeps it out. Empty: none is.
 EXCLUDED: dict[str, str] = {}
-
-
-def problem_json(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every 4xx answers `application/problem+json` with type, title, status, detail and code."""
-    if not 400 <= response.status_code < 500:
-        return None
-    content_type = response.headers.get("content-type", [""])
-    content_type = content_type[0] if isinstance(content_type, list) else content_type
-    assert content_type == PROBLEM, f"{response.status_code} answered {content_type!r}, not {PROBLEM}"
-    body = response.json()
-    assert isinstance(body, dict), f"{response.status_code} problem body is not an object"
-    missing = PROBLEM_FIELDS - set(body)
-    assert not missing, f"{response.status_code} problem lacks {sorted(missing)}"
-    assert body["status"] == response.status_code, f"problem status {body['status']} != {response.status_code}"
-    assert body["type"] == f"urn:zwc:problem:{body['code']}", f"problem type {body['type']!r}"
-    return True
 
 
 CHECKS: list[Callable[..., bool | None]] = [
