@@ -464,6 +464,17 @@ def verify(url: str, run: Run, tag: str, base: str) -> Verdict:
     except httpx.HTTPError as exc:
         ready = type(exc).__name__  # type: ignore[assignment]
     verdict.check(ready == 200, f"the server is ready after the load: /readyz answers {ready}")
+    blocked = [(r, [a for a in r.attempts if IN_PROGRESS in a.outcome]) for r in requests]
+    blocked = [(r, seen) for r, seen in blocked if seen]
+    if blocked:
+        longest = max(seen[-1].started + seen[-1].latency - seen[0].started for _r, seen in blocked)
+        verdict.lines.append(f"  [note] {len(blocked)} logical request(s) answered 409 {IN_PROGRESS} "
+                             f"({sum(len(seen) for _r, seen in blocked)} attempts, for up to {longest:.1f} s each); "
+                             f"see 'orphaned idempotency keys' above")
+    timeouts = Counter(a.outcome for r in requests for a in r.attempts if a.status == 503)
+    if timeouts:
+        verdict.lines.append(f"  [note] 503 answers: {dict(timeouts)}; the server log says which were pool timeouts "
+                             "('database unavailable: TimeoutError')")
     verdict.lines.append(f"  idempotency keys of the run's tokens: {dict(sorted(keys.items()))} "
                          f"(acknowledged {len(acked)}; 'running' ones are released or taken over after the lease)")
     return verdict
@@ -524,10 +535,19 @@ def report(run: Run, args: argparse.Namespace) -> None:
             last = max(a.started + a.latency for a in failing)
             print(f"{label:<34}+{first:.1f} s .. +{last:.1f} s ({last - first:.1f} s)")
     assert restart.ended is not None
-    after = [a.started + a.latency for a in attempts if a.status == ACKNOWLEDGED and a.started >= restart.ended]
-    if after:
-        print(f"first 201 of an attempt begun after the restart: +{min(after):.1f} s "
-              f"({min(after) - restart.ended:.2f} s after pg_ctlcluster returned)")
+    later = sorted((a for a in attempts if a.started >= restart.ended), key=lambda a: a.started)
+    if later:
+        print(f"first attempt begun after it      +{later[0].started:.1f} s ({later[0].started - restart.ended:.2f} s "
+              f"after pg_ctlcluster returned; clients wait out Retry-After or back off): {later[0].outcome}")
+    served = [a for a in later if a.status is not None and a.status != 503]  # 201 and 409 both read the database
+    if served:
+        print(f"first answer from the database    +{served[0].started + served[0].latency:.1f} s "
+              f"({served[0].started + served[0].latency - restart.ended:.2f} s after pg_ctlcluster returned): "
+              f"{served[0].outcome}")
+    created = [a.started + a.latency for a in later if a.status == ACKNOWLEDGED and "replayed" not in a.outcome]
+    if created:
+        print(f"first 201 after it                +{min(created):.1f} s "
+              f"({min(created) - restart.ended:.2f} s after pg_ctlcluster returned)")
     for outcome, texts in sorted(run.samples.items()):
         print(f"evidence for {outcome}:")
         for text in texts:

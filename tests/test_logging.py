@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter, RedactingFilter, log_config, redact
@@ -92,7 +93,11 @@ async def test_every_log_line_is_json_with_request_ids_and_no_secrets(
             # An exception message carrying secrets: its traceback is logged, and must be masked.
             raise RuntimeError(f"failed with Authorization: Bearer {admin} and X-ZWC-Signature: {SIGNATURE}")
 
+        async def unavailable() -> dict[str, str]:
+            raise OperationalError("SELECT 1", {}, ConnectionError("connection refused"))
+
         application.add_api_route("/v1/boom", boom, methods=["GET"])
+        application.add_api_route("/v1/unavailable", unavailable, methods=["GET"])
         capsys.readouterr()
         logging.getLogger("zwc.test").setLevel(logging.DEBUG)
         calls: list[tuple[str, int, httpx.Response]] = []
@@ -120,6 +125,7 @@ async def test_every_log_line_is_json_with_request_ids_and_no_secrets(
                    headers={**bearer(await make_token(application, "sthj", ["submissions:write"])),
                             "X-Request-ID": "upload-1"})
         await call("boom", 500, "GET", "/v1/boom", headers={**bearer(admin), "X-ZWC-Signature": SIGNATURE})
+        await call("unavailable", 503, "GET", "/v1/unavailable", headers=bearer(admin))
         # Straight from application code, the filter masks what a careless message would carry.
         logging.getLogger("zwc.test").warning("headers %s", {"Authorization": f"Bearer {admin}"})
 
@@ -142,6 +148,7 @@ async def test_every_log_line_is_json_with_request_ids_and_no_secrets(
     assert by_label["boom"]["level"] == "ERROR"
     assert by_label["boom"]["exc_type"] == "RuntimeError"
     assert by_label["mint"]["level"] == "INFO"
+    assert by_label["unavailable"]["level"] == "WARNING"  # the database away is not a fault of this service
 
     # The 500's traceback is logged once, at ERROR, with its request id; no other record carries one.
     boom_id = by_label["boom"]["request_id"]

@@ -314,6 +314,35 @@ async def test_sixteen_concurrent_requests_with_one_key_create_one_submission(ap
     assert (await sql(app, "SELECT COUNT(*) FROM submission_revisions"))[0][0] == 1
 
 
+async def test_a_request_cut_off_from_the_database_leaves_its_key_free(
+        app: Any, client: httpx.AsyncClient, cgj: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database goes away after the key was claimed: the answer is 503, and the retry runs at once.
+
+    Before, the claim was committed on its own and released after the failure, which needs the very
+    database that had gone; the key then stayed 'running' and retries got 409 for a minute.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from app.idempotency import repository
+    from app.submissions import service
+
+    async def database_gone(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("INSERT", {}, ConnectionError("server closed the connection unexpectedly"))
+
+    body = {"indicator": "2.3.01", "period": "2024", "value": 66}
+    with monkeypatch.context() as patched:
+        patched.setattr(service, "create", database_gone)
+        patched.setattr(repository, "release", database_gone)
+        cut_off = await post(client, cgj, body, **{"Idempotency-Key": "field-7"})
+    assert_problem(cut_off, 503, "database_unavailable")
+    assert await sql(app, "SELECT key FROM idempotency_keys") == []
+    retried = await post(client, cgj, body, **{"Idempotency-Key": "field-7"})
+    assert retried.status_code == 201, retried.text
+    assert "Idempotent-Replayed" not in retried.headers
+    assert await sql(app, "SELECT key, state, response_status FROM idempotency_keys") == [("field-7", "done", 201)]
+    assert (await sql(app, "SELECT COUNT(*) FROM submissions"))[0][0] == 1
+
+
 # -------------------------------------------------------------------------------------- life cycle
 
 

@@ -152,7 +152,9 @@ class GuardMiddleware:
             fields["token_id"] = getattr(actor, "token_id", None)
         if exc_type is not None:
             fields["exc_type"] = exc_type
-        level = logging.ERROR if status >= 500 else logging.WARNING if status == 0 else logging.INFO
+        # 503 is the database (or the pool) being away, already logged once as a warning; not a fault here.
+        level = (logging.ERROR if status >= 500 and status != 503
+                 else logging.WARNING if status in (0, 503) else logging.INFO)
         access_logger.log(level, "%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
 
     def _limit_for(self, scope: Scope) -> int:

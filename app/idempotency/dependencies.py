@@ -1,9 +1,11 @@
 """`Idempotency-Key` for creating POSTs, as one reusable dependency (SPEC §5 "Idempotency").
 
-The key is claimed in a short transaction of its own, committed at once, so that every process
-sees a request in progress (409). The answer is stored in the request's own transaction, together
-with what the request created: both commit, or neither does. A request that fails releases its
-key, so a retry runs again (nothing was written). Keys live 24 hours per token.
+Everything happens in the request's own transaction: the key is claimed there, and its answer is
+stored there together with what the request created, so both commit or neither does. A request that
+fails, or whose database goes away mid-request, leaves no trace of its key, and a retry runs again at
+once. While a request holds its key, a transaction-scoped advisory lock on (token, key) marks it in
+progress for every process (PostgreSQL): a concurrent duplicate answers 409 instead of waiting.
+Keys live 24 hours per token (docs/decisions/0009-idempotency.md).
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from fastapi import Depends, FastAPI, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import Caller
-from app.core.db import Database, SessionDep
+from app.core.db import SessionDep
 from app.core.errors import BadRequest, Conflict, Unprocessable
 from app.core.timeutil import utcnow
 from app.idempotency import repository
 
 KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,255}")
 RETENTION = timedelta(hours=24)
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=60)  # kept in the row for operators; the advisory lock decides
 REPLAYED_HEADERS = ("content-type", "location", "etag")
 
 
@@ -75,21 +77,16 @@ async def _claim(session: AsyncSession, token_id: int, key: str, fingerprint: st
     if inserted:
         return
     existing = await repository.get(session, token_id, key)
-    if existing is None:  # expired and purged by a concurrent request between the two statements
-        raise Conflict("idempotency_key_in_progress")
+    if existing is None:  # it expired and another request of this token purged it in between: retry
+        raise Conflict("idempotency_key_in_progress", headers={"Retry-After": "1"})
     if existing.request_hash != fingerprint:
         raise Unprocessable("idempotency_key_reused")
     if existing.state == "done":
         assert existing.response_status is not None
         raise IdempotentReplay(existing.response_status, dict(existing.response_headers or {}),
                                existing.response_body or "")
-    if not await repository.take_over_expired_lease(session, token_id, key, now, now + LEASE):
-        raise Conflict("idempotency_key_in_progress")
-
-
-async def _release(database: Database, token_id: int, key: str) -> None:
-    async with database.sessionmaker() as session, session.begin():
-        await repository.release(session, token_id, key)
+    # A committed 'running' row was left by a request that could not finish (only versions before the
+    # advisory lock committed claims early). This transaction holds the key now: it runs the request.
 
 
 async def idempotent_request(
@@ -108,27 +105,14 @@ async def idempotent_request(
     if not KEY_SHAPE.fullmatch(idempotency_key):
         raise BadRequest("invalid_idempotency_key")
     assert caller.token_id is not None
-    database: Database = request.app.state.database
     fingerprint = await request_fingerprint(request)
-    # SQLite has one writer at a time and the request's transaction already holds it: claim inside
-    # that transaction (a concurrent duplicate then waits and replays). Elsewhere claim in a
-    # transaction of its own, committed at once, so a concurrent duplicate sees it running (409).
-    separate = session.get_bind().dialect.name != "sqlite"
-    if separate:
-        async with database.sessionmaker() as claim_session, claim_session.begin():
-            await _claim(claim_session, caller.token_id, idempotency_key, fingerprint)
-    else:
-        await _claim(session, caller.token_id, idempotency_key, fingerprint)
-    try:
-        yield
-    except BaseException:
-        if separate:
-            await _release(database, caller.token_id, idempotency_key)
-        raise
+    if not await repository.hold(session, caller.token_id, idempotency_key):
+        raise Conflict("idempotency_key_in_progress", headers={"Retry-After": "1"})
+    await _claim(session, caller.token_id, idempotency_key, fingerprint)
+    yield  # an exception rolls the claim back with the rest of the unit of work
     response: Response | None = getattr(request.state, "response", None)
     if response is None or response.status_code >= 500:
-        if separate:
-            await _release(database, caller.token_id, idempotency_key)
+        await repository.release(session, caller.token_id, idempotency_key)
         return
     headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
     await repository.complete(session, caller.token_id, idempotency_key, status=response.status_code,

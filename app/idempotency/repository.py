@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from app.idempotency.models import IdempotencyKey
+
+
+def _lock_key(token_id: int, key: str) -> int:
+    """A signed 64-bit advisory lock key for one token's key."""
+    digest = hashlib.sha256(f"zwc idempotency {token_id} {key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def hold(session: AsyncSession, token_id: int, key: str) -> bool:
+    """Take the key for this transaction; false while another transaction has it.
+
+    PostgreSQL: a transaction-scoped advisory lock, released at commit or rollback (also when the
+    connection dies), and safe behind PgBouncer's transaction pooling. SQLite: every request's
+    transaction already holds the one write lock, so a duplicate waits for it and then replays.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    result = await session.execute(text("SELECT pg_try_advisory_xact_lock(:lock)"),
+                                   {"lock": _lock_key(token_id, key)})
+    return bool(result.scalar_one())
 
 
 async def purge_expired(session: AsyncSession, token_id: int, now: datetime) -> None:
@@ -42,24 +63,6 @@ async def get(session: AsyncSession, token_id: int, key: str) -> IdempotencyKey 
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
-
-
-async def take_over_expired_lease(
-    session: AsyncSession, token_id: int, key: str, now: datetime, lease_until: datetime
-) -> bool:
-    """Claim a key whose previous holder died (its lease ran out) without finishing."""
-    result = await session.execute(
-        update(IdempotencyKey)
-        .where(
-            col(IdempotencyKey.token_id) == token_id,
-            col(IdempotencyKey.key) == key,
-            col(IdempotencyKey.state) == "running",
-            col(IdempotencyKey.lease_until) < now,
-        )
-        .values(lease_until=lease_until)
-        .returning(col(IdempotencyKey.key))
-    )
-    return result.first() is not None
 
 
 async def complete(
