@@ -92,8 +92,10 @@ def month_label(year: int, month: int) -> str:
 
 
 def month_index(label: str) -> int:
-    """Months since 2016-01 (the value model's clock, the same whatever the window)."""
-    return (int(label[:4]) - FIRST_MONTH[0]) * 12 + int(label[5:]) - FIRST_MONTH[1]
+    """Months since 2016-01 (the value model's clock, the same whatever the window); for an annual (YYYY) or
+    quarterly (YYYYQn) period, its last month."""
+    month = 12 if len(label) == 4 else 3 * int(label[5]) if label[4] == "Q" else int(label[5:])
+    return (int(label[:4]) - FIRST_MONTH[0]) * 12 + month - FIRST_MONTH[1]
 
 
 def months_ending(end: str, count: int) -> list[str]:
@@ -270,6 +272,35 @@ class Loaded:
                 f"statuses {dict(sorted(self.statuses.items()))}; loaded in {self.seconds:.1f} s")
 
 
+def write_batch(cur: psycopg.Cursor[Any], batch: list[Generated], next_id: int, loaded: Loaded, audit: bool) -> int:
+    """COPY one period's generated submissions, their revisions and (with ``audit``) their audit events, ids
+    from ``next_id`` in the order the rows were created; answers the next free id."""
+    batch.sort(key=lambda g: g.created_at)  # ids in the order the rows were created
+    for generated in batch:
+        generated.row["id"] = next_id
+        next_id += 1
+    with cur.copy(copy_statement("submissions", SUBMISSION_COLUMNS)) as copy:
+        for generated in batch:
+            copy.write_row(tuple(generated.row[c] for c in SUBMISSION_COLUMNS))
+            loaded.statuses[generated.row["status"]] += 1
+    revisions = sorted(((g.row["id"], rev) for g in batch for rev in g.revisions), key=lambda pair: pair[1]["at"])
+    with cur.copy(copy_statement("submission_revisions", REVISION_COLUMNS)) as copy:
+        for submission_id, rev in revisions:
+            copy.write_row((submission_id, *(rev[c] for c in REVISION_COLUMNS[1:])))
+    loaded.submissions += len(batch)
+    loaded.revisions += len(revisions)
+    if audit:
+        events = sorted(((g.row["id"], event) for g in batch for event in g.audit), key=lambda pair: pair[1]["at"])
+        with cur.copy(copy_statement("audit_events", AUDIT_COLUMNS)) as copy:
+            for submission_id, event in events:
+                before = event["before"] and {**event["before"], "id": submission_id}
+                copy.write_row((event["at"], event["department"], event["action"], event["entity"],
+                                str(submission_id), json.dumps(before, ensure_ascii=False) if before else None,
+                                json.dumps({**event["after"], "id": submission_id}, ensure_ascii=False)))
+        loaded.audit_events += len(events)
+    return next_id
+
+
 def load(conninfo: str, indicator_count: int, months: list[str], audit: bool, now: datetime) -> Loaded:
     """Bulk-load the synthetic catalogue and history into a migrated, seeded database, then VACUUM ANALYZE
     (as autovacuum would have long done on a database that grew to this size)."""
@@ -302,32 +333,7 @@ def load(conninfo: str, indicator_count: int, months: list[str], audit: bool, no
                 period = parse_period(label)
                 assert period is not None
                 batch = [g for g in (generate(i, period, now) for i in indicators) if g is not None]
-                batch.sort(key=lambda g: g.created_at)  # ids in the order the rows were created
-                for generated in batch:
-                    generated.row["id"] = next_id
-                    next_id += 1
-                with cur.copy(copy_statement("submissions", SUBMISSION_COLUMNS)) as copy:
-                    for generated in batch:
-                        copy.write_row(tuple(generated.row[c] for c in SUBMISSION_COLUMNS))
-                        loaded.statuses[generated.row["status"]] += 1
-                revisions = sorted(((g.row["id"], rev) for g in batch for rev in g.revisions),
-                                   key=lambda pair: pair[1]["at"])
-                with cur.copy(copy_statement("submission_revisions", REVISION_COLUMNS)) as copy:
-                    for submission_id, rev in revisions:
-                        copy.write_row((submission_id, *(rev[c] for c in REVISION_COLUMNS[1:])))
-                loaded.submissions += len(batch)
-                loaded.revisions += len(revisions)
-                if audit:
-                    events = sorted(((g.row["id"], event) for g in batch for event in g.audit),
-                                    key=lambda pair: pair[1]["at"])
-                    with cur.copy(copy_statement("audit_events", AUDIT_COLUMNS)) as copy:
-                        for submission_id, event in events:
-                            before = event["before"] and {**event["before"], "id": submission_id}
-                            copy.write_row((event["at"], event["department"], event["action"], event["entity"],
-                                            str(submission_id), json.dumps(before, ensure_ascii=False)
-                                            if before else None,
-                                            json.dumps({**event["after"], "id": submission_id}, ensure_ascii=False)))
-                    loaded.audit_events += len(events)
+                next_id = write_batch(cur, batch, next_id, loaded, audit)
             cur.execute("SELECT setval(pg_get_serial_sequence('submissions', 'id'), (SELECT max(id) FROM submissions))")
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")

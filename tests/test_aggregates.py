@@ -660,3 +660,41 @@ async def test_a_change_made_by_another_process_is_seen_at_once(app: Any, client
     now = figures(rows(await pulled(client, puller, "2024"))["2.2.01"])
     assert now.pop("approved_at") is not None
     assert now == figures(RATE_2024)
+
+
+async def test_kept_scores_follow_changes_made_by_another_process(app: Any, client: httpx.AsyncClient, puller: str,
+                                                                  nyj: str, reviewer: str) -> None:
+    """Scores are rendered once per data version and kept per process: a submission and an approval made
+    through another process (its own pool) show in this process's next read, in the right view."""
+    from app.core.db import Database
+    from app.main import create_app
+
+    async def rate_row(include: str) -> dict[str, Any]:
+        response = await client.get("/v1/scores", params={"period": "2024", "include": include},
+                                    headers=bearer(puller))
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        (row,) = [item for item in response.json()["indicators"] if item["code"] == "2.2.01"]
+        return {key: row[key] for key in ("value", "score", "status")}
+
+    nothing = {"value": None, "score": None, "status": "no_data"}
+    assert await rate_row("approved") == nothing
+    assert await rate_row("submitted") == nothing
+    other = create_app(app.state.settings)
+    other.state.database = Database.from_settings(app.state.settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as elsewhere:
+            created = await elsewhere.post("/v1/submissions", headers=bearer(nyj), json={
+                "indicator": "2.2.01", "period": "2024", "numerator": 90, "denominator": 100})
+            assert created.status_code == 201, created.text
+            submitted = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/submit", headers=bearer(nyj))
+            assert submitted.status_code == 200, submitted.text
+            # RATE_2024 by hand: 100 × 90 / 95 = 94.74, on track against the expected 80.
+            assert await rate_row("submitted") == {"value": 90, "score": 94.74, "status": "on_track"}
+            assert await rate_row("approved") == nothing
+            approved = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/approve",
+                                            headers=bearer(reviewer))
+            assert approved.status_code == 200, approved.text
+    finally:
+        await other.state.database.dispose()
+    assert await rate_row("approved") == {"value": 90, "score": 94.74, "status": "on_track"}

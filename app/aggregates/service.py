@@ -2,27 +2,23 @@
 that covers the figures only, so that a second pull answers 304 unless an approved value, a definition
 or the registry changed.
 
-Zhengzhou polls; most pulls find nothing new. The figures of a (period, as_of) are kept in process
-memory with the data version they were computed at (`repository.data_version`), which is read from the
-database on every pull: a change committed by any process shows there, so a cached answer is never
-stale, and a pull that finds the version unchanged costs one small query instead of the whole board.
+Zhengzhou polls; most pulls find nothing new. The figures of a (period, as_of) and their digest are
+kept per data version (`app/core/versioned_cache.py`): a pull that finds the version unchanged costs one
+small query instead of the whole board, and a change committed by any process shows at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.aggregates import repository
 from app.aggregates.schemas import AggregateCellsOut, AggregateIndicatorOut, AggregatesOut, RegionOut
 from app.core.periods import Period
+from app.core.versioned_cache import VersionedCache
 from app.indicators.service import present_value
 from app.scores import service as scores
 
@@ -42,30 +38,17 @@ class Pull:
         return f'"agg-{representation}-{self.digest}"'
 
 
-@dataclass(frozen=True)
-class _Cached:
-    version: tuple[int, int, int]
-    pull: Pull
-
-
-# One cache per database (engine): a process serves one database, the tests many in turn.
-_caches: WeakKeyDictionary[Engine | Connection, OrderedDict[tuple[str, datetime | None], _Cached]] = WeakKeyDictionary()
+_pulls: VersionedCache[Pull] = VersionedCache(CACHE_SIZE)
 
 
 async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> Pull:
     """The figures of a period (as they stand, or stood at ``as_of``), stamped ``generated_at=now``."""
-    version = await repository.data_version(session)
-    cache = _caches.setdefault(session.get_bind(), OrderedDict())
-    key = (period.label, as_of)
-    cached = cache.get(key)
-    if cached is None or cached.version != version:
+    async def compute() -> Pull:
         document = await _compute(session, period, as_of, now)
-        cached = _Cached(version, Pull(document, _digest(document)))
-        cache[key] = cached
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return Pull(cached.pull.document.model_copy(update={"generated_at": now}), cached.pull.digest)
+        return Pull(document, _digest(document))
+
+    pull = await _pulls.get(session, (period.label, as_of), await scores.data_version(session), compute)
+    return Pull(pull.document.model_copy(update={"generated_at": now}), pull.digest)
 
 
 async def _compute(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> AggregatesOut:

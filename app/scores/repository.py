@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from app.cells.models import CellQuotaChange
 from app.departments.models import Department
+from app.events.models import OutboxEvent
 from app.indicators.models import Indicator, IndicatorVersion
 from app.submissions.models import Submission, SubmissionRevision
 
@@ -183,3 +185,15 @@ async def department_names(session: AsyncSession, codes: Collection[str]) -> dic
         .where(col(Department.code).in_(codes))
     )
     return {code: (name_zh, name_en) for code, name_zh, name_en in result}
+
+
+async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+    """Three maxima (index-only lookups) that grow with every change the figures can depend on: outbox
+    events (approvals, reopenings, revisions, certificates), indicator versions (new indicators too), and
+    quota changes."""
+    row = (await session.execute(select(
+        select(func.coalesce(func.max(col(OutboxEvent.id)), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(col(IndicatorVersion.id)), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(col(CellQuotaChange.id)), 0)).scalar_subquery(),
+    ))).one()
+    return int(row[0]), int(row[1]), int(row[2])

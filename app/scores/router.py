@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from app.auth.dependencies import Caller
@@ -16,7 +16,7 @@ from app.core.timeutil import utcnow
 from app.scores import service
 from app.scores.schemas import ScorecardsOut, ScoresOut
 from app.scores.scorecards import scorecards
-from app.scores.views import scores_out
+from app.scores.views import scores_json
 
 router = APIRouter(prefix="/scores", tags=["scores"], route_class=ApiRoute)
 
@@ -29,12 +29,12 @@ AsOfQuery = Annotated[AwareDatetime | None, Query(
 
 @router.get("", response_model=ScoresOut, operation_id="getScores", responses=problem_responses(422))
 async def get_scores(_caller: Caller, session: SessionDep, period: PeriodQuery,
-                     include: IncludeQuery = "approved", as_of: AsOfQuery = None) -> ScoresOut:
+                     include: IncludeQuery = "approved", as_of: AsOfQuery = None) -> Response:
     """How far Xinmi is from its targets for a period: every indicator's score with its status, inputs and
     formula, each category's and the overall weighted mean with coverage (SPEC §6). A monthly or quarterly
     indicator counts in a longer period with its latest value inside it."""
     resolved, as_of = service.resolve(period, as_of, utcnow())
-    return scores_out(await service.board(session, resolved, include, as_of))
+    return Response(await scores_json(session, resolved, include, as_of), media_type="application/json")
 
 
 @router.get("/departments", response_model=ScorecardsOut, operation_id="getDepartmentScorecards",

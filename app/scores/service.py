@@ -79,6 +79,11 @@ class Board:
                 for code in CATEGORIES]
 
 
+async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+    """Grows with every committed change a board can depend on (see the repository)."""
+    return await repository.data_version(session)
+
+
 async def board(session: AsyncSession, period: Period, include: Include, as_of: datetime | None) -> Board:
     definitions = await repository.definitions(session, period.end_instant, as_of)
     statuses = ("approved",) if include == "approved" else ("approved", "submitted")

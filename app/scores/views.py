@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.periods import Period
+from app.core.versioned_cache import VersionedCache
 from app.indicators.schemas import YearValue
 from app.indicators.service import present_value
+from app.scores import service
 from app.scores.schemas import CategoryScoreOut, IndicatorScoreOut, MeanOut, ScoresOut
 from app.scores.service import CATEGORY_NAMES, Board, IndicatorScore
 
@@ -39,3 +46,15 @@ def scores_out(board: Board) -> ScoresOut:
                     for code, mean in board.categories()],
         indicators=[indicator_out(s) for s in board.indicators],
     )
+
+
+_documents: VersionedCache[bytes] = VersionedCache(64)
+
+
+async def scores_json(session: AsyncSession, period: Period, include: service.Include,
+                      as_of: datetime | None) -> bytes:
+    """The scores document as JSON, rendered once per data version: most reads find nothing changed."""
+    async def render() -> bytes:
+        return scores_out(await service.board(session, period, include, as_of)).model_dump_json().encode()
+
+    return await _documents.get(session, (period.label, include, as_of), await service.data_version(session), render)
