@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -51,6 +51,14 @@ async def cell_types(session: AsyncSession, *, after: str | None, limit: int) ->
 
 async def get_type(session: AsyncSession, code: str) -> CellType | None:
     return await session.get(CellType, code)
+
+
+async def types_by_code(session: AsyncSession, codes: Collection[str]) -> dict[str, CellType]:
+    """The named types, in one query."""
+    if not codes:
+        return {}
+    rows = (await session.execute(select(CellType).where(col(CellType.code).in_(codes)))).scalars()
+    return {cell_type.code: cell_type for cell_type in rows}
 
 
 async def criteria_of(session: AsyncSession, types: Sequence[str]) -> dict[str, list[CellCriterion]]:

@@ -190,7 +190,7 @@ async def edit(session: AsyncSession, actor: Actor, cell_id: int, changes: dict[
 
 
 async def present(session: AsyncSession, actor: Actor, cells: Sequence[Cell]) -> list[CellOut]:
-    types = {code: await type_of(session, code) for code in {c.type for c in cells}}
+    types = await repository.types_by_code(session, {c.type for c in cells})
     result = []
     for c in cells:
         assert c.id is not None
