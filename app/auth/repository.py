@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,17 +12,33 @@ from app.auth.models import ApiToken
 from app.departments.models import Department
 
 
-async def by_hash(session: AsyncSession, token_hash: str) -> tuple[ApiToken, str] | None:
+class Credential(NamedTuple):
+    """What authenticating a request needs of a token: plain columns, no ORM object (this runs per request)."""
+
+    id: int
+    name: str
+    department: str
+    department_kind: str
+    scopes: list[str]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+async def by_hash(session: AsyncSession, token_hash: str) -> Credential | None:
     """The token with that hash and its department's kind, in one query."""
     result = await session.execute(
-        select(ApiToken, col(Department.kind))
+        select(col(ApiToken.id), col(ApiToken.name), col(ApiToken.department), col(Department.kind),
+               col(ApiToken.scopes), col(ApiToken.expires_at), col(ApiToken.revoked_at), col(ApiToken.last_used_at))
         .join(Department, col(Department.code) == col(ApiToken.department))
         .where(col(ApiToken.token_hash) == token_hash)
     )
     row = result.first()
     if row is None:
         return None
-    return row[0], row[1]
+    token_id, name, department, kind, scopes, expires_at, revoked_at, last_used_at = row
+    assert token_id is not None  # a primary key
+    return Credential(token_id, name, department, kind, scopes, expires_at, revoked_at, last_used_at)
 
 
 async def get(session: AsyncSession, token_id: int) -> ApiToken | None:

@@ -82,21 +82,19 @@ async def authenticate(
     secret = secret.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(secret):
         raise Unauthorized("token_malformed")
-    found = await repository.by_hash(session, hash_secret(secret))
-    if found is None:
+    token = await repository.by_hash(session, hash_secret(secret))
+    if token is None:
         raise Unauthorized("token_unknown")
-    token, department_kind = found
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthorized("token_revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized("token_expired")
-    assert token.id is not None
     if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=touch_interval_seconds):
         await repository.touch(session, token.id, now)
     return Actor(
         department=token.department,
-        department_kind=department_kind,
+        department_kind=token.department_kind,
         token_id=token.id,
         token_name=token.name,
         scopes=frozenset(token.scopes),
