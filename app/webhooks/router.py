@@ -15,7 +15,7 @@ from app.core.routing import ApiRoute
 from app.core.timeutil import utcnow
 from app.events.models import EVENTS
 from app.idempotency.dependencies import Idempotent
-from app.webhooks import repository, service
+from app.webhooks import service
 from app.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, WebhookOut
 
 router = APIRouter(tags=["webhooks"], route_class=ApiRoute)
@@ -96,9 +96,8 @@ async def list_webhook_deliveries(webhook_id: WebhookId, caller: Subscriber, ses
     """The delivery log, newest event first: one delivery per event, its `status` (`pending`,
     `delivered`, `failed`), how many attempts were made, when the next is due, the last answer, and
     every attempt (start, duration, HTTP status or error). Same visibility as `getWebhook`."""
-    await service.visible(session, caller, webhook_id)
     position = page.position("webhook_deliveries", int)
-    rows = await repository.deliveries(session, webhook_id, before_event_id=position[0] if position else None,
+    rows = await service.deliveries_of(session, caller, webhook_id, before_event_id=position[0] if position else None,
                                        limit=page.limit + 1)
     items, next_cursor = page_of(rows, page, "webhook_deliveries", lambda row: [row[0].event_id])
     return Page[DeliveryOut](items=await service.present_deliveries(session, items), next_cursor=next_cursor)

@@ -124,6 +124,13 @@ def _attempt_out(attempt: WebhookAttempt) -> AttemptOut:
                       status_code=attempt.status_code, error=attempt.error)
 
 
+async def deliveries_of(session: AsyncSession, actor: Actor, webhook_id: int, *, before_event_id: int | None,
+                        limit: int) -> Sequence[tuple[WebhookDelivery, str]]:
+    """A visible webhook's deliveries, newest event first (404 for a webhook the caller may not see)."""
+    await visible(session, actor, webhook_id)
+    return await repository.deliveries(session, webhook_id, before_event_id=before_event_id, limit=limit)
+
+
 async def present_deliveries(session: AsyncSession,
                              rows: Sequence[tuple[WebhookDelivery, str]]) -> list[DeliveryOut]:
     ids = [delivery.id for delivery, _event in rows if delivery.id is not None]
