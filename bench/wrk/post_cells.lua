@@ -1,7 +1,7 @@
 -- wrk script for bench/perf.py: POST /v1/cells, every request with a unique cell name and Idempotency-Key.
 -- Arguments after `--`: PREFIX TOKEN TYPES TOWNS (TYPES and TOWNS comma-separated; the token's department
 -- must be responsible for every type, or be the lead office). Names are "PREFIX <thread>-<n>", keys
--- "PREFIX-<thread>-<n>". Counts the requests sent and the answers by status class; done() prints one line
+-- "PREFIX-<thread>-<n>" (spaces as dashes). Counts the requests sent and the answers by status class; done() prints one line
 -- `WRKJSON {...}` with them, wrk's counts and the latency percentiles (microseconds).
 
 local threads = {}
@@ -19,12 +19,13 @@ local function split(text)
    return items
 end
 
-local prefix, token, types, towns
+local prefix, key_prefix, token, types, towns
 local counter = 0
-sent, n201, n2xx, n3xx, n4xx, n5xx = 0, 0, 0, 0, 0, 0
+sent, n201, n2xx, n3xx, n4xx, n5xx, sample = 0, 0, 0, 0, 0, 0, ""
 
 function init(args)
    prefix, token, types, towns = args[1], args[2], split(args[3]), split(args[4])
+   key_prefix = string.gsub(prefix, "[^%w_.-]", "-")  -- keys are visible ASCII: no spaces
 end
 
 function request()
@@ -37,7 +38,7 @@ function request()
       ["Host"] = wrk.headers["Host"],
       ["Authorization"] = "Bearer " .. token,
       ["Content-Type"] = "application/json",
-      ["Idempotency-Key"] = string.format("%s-%d-%d", prefix, tid, counter),
+      ["Idempotency-Key"] = string.format("%s-%d-%d", key_prefix, tid, counter),
    }
    return wrk.format("POST", "/v1/cells", headers, body)
 end
@@ -54,6 +55,9 @@ function response(status, headers, body)
    else
       n5xx = n5xx + 1
    end
+   if status ~= 201 and sample == "" then
+      sample = string.format("%d %s", status, string.sub(body or "", 1, 300))
+   end
 end
 
 function done(summary, latency, requests)
@@ -61,6 +65,13 @@ function done(summary, latency, requests)
    for _, thread in ipairs(threads) do
       for name, _ in pairs(total) do
          total[name] = total[name] + thread:get(name)
+      end
+   end
+   for _, thread in ipairs(threads) do
+      local first = thread:get("sample")
+      if first ~= "" then
+         io.write("WRKSAMPLE " .. first .. "\n")
+         break
       end
    end
    local e = summary.errors
