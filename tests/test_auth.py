@@ -198,3 +198,47 @@ async def test_last_used_at_is_written_at_most_once_a_minute(app: Any, client: h
     assert (await sql(app, "SELECT last_used_at FROM api_tokens"))[0][0] == first
     listed = (await client.get("/v1/tokens", headers=bearer(token))).json()["items"][0]
     assert listed["last_used_at"] is not None
+
+
+# --- Verified tokens remembered per process -------------------------------------------------------
+
+
+async def test_a_revocation_through_this_process_takes_effect_at_once(app: Any, client: httpx.AsyncClient) -> None:
+    admin = await make_token(app, "lead", ["admin"])
+    victim = await make_token(app, "sthj", ["submissions:write"])
+    assert app.state.settings.token_cache_seconds > 0
+    assert (await client.get("/v1/me", headers=bearer(victim))).status_code == 200  # now remembered
+    assert (await client.delete("/v1/tokens/2", headers=bearer(admin))).status_code == 204
+    await assert_401(await client.get("/v1/me", headers=bearer(victim)), "token_revoked")
+
+
+async def test_a_revocation_through_another_process_takes_effect_within_the_cache_lifetime(
+        app: Any, settings: Any) -> None:
+    """Two processes, each remembering verified tokens for 0.5 s: the second revokes; the first lets the
+    token in until its memory of it ends, then refuses it. Without memory (0 s) the refusal is at once."""
+    import asyncio
+
+    from app.main import create_app
+
+    admin = await make_token(app, "lead", ["admin"])
+    victim = await make_token(app, "sthj", ["submissions:write"])
+    first, second, forgetful = (create_app(settings.model_copy(update={"token_cache_seconds": seconds}))
+                                for seconds in (0.5, 0.5, 0))
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://p") for a in
+               (first, second, forgetful)]
+    try:
+        here, there, uncached = clients
+        assert (await here.get("/v1/me", headers=bearer(victim))).status_code == 200
+        assert (await uncached.get("/v1/me", headers=bearer(victim))).status_code == 200
+        assert (await there.delete("/v1/tokens/2", headers=bearer(admin))).status_code == 204
+        await assert_401(await uncached.get("/v1/me", headers=bearer(victim)), "token_revoked")
+        assert (await here.get("/v1/me", headers=bearer(victim))).status_code == 200  # still remembered
+        await asyncio.sleep(0.6)
+        await assert_401(await here.get("/v1/me", headers=bearer(victim)), "token_revoked")
+    finally:
+        for http in clients:
+            await http.aclose()
+        for application in (first, second, forgetful):
+            await application.state.database.dispose()
+            if application.state.rate_limiter is not None:
+                await application.state.rate_limiter.close()

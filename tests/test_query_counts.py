@@ -349,6 +349,13 @@ CASES: list[Case] = [
 
 # ------------------------------------------------------------------------------------------ counting
 
+@pytest.fixture
+def settings(settings: Any) -> Any:
+    """Every request looks its token up (no per-process memory of verified tokens), so that the counts
+    below hold however long a case takes; that lookup is the first statement of every case."""
+    return settings.model_copy(update={"token_cache_seconds": 0})
+
+
 def list_routes(app: Any) -> set[str]:
     """Paths of the GET operations whose 200 JSON body has an `items` property."""
     document = app.openapi()

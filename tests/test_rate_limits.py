@@ -148,3 +148,29 @@ def test_a_malformed_limit_is_refused_at_startup() -> None:
     with pytest.raises(ValidationError, match="not a rate limit"):
         Settings(rate_limit="lots", _env_file=None)  # type: ignore[call-arg]
     assert Settings(rate_limit="20/second;1200/minute", _env_file=None).rate_limit  # type: ignore[call-arg]
+
+
+async def test_counts_reach_the_shared_store_in_batches_and_the_limit_stays_exact(
+        app: Any, settings: Settings, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Far below the limit a process adds its hits in batches (a sixteenth of what is left); near it,
+    every hit. One process alone therefore allows exactly the limit, with fewer round trips than requests."""
+    from sqlalchemy import event
+
+    from app.ratelimit.limiter import RateLimiter
+
+    monkeypatch.setattr(RateLimiter, "SYNC_SECONDS", 3600.0)  # no time-driven adds during the test
+    token = await make_token(app, "sthj", ["submissions:write"])
+    async with process(settings, rate_limit="40/minute") as (application, client):
+        adds: list[str] = []
+        storage = application.state.rate_limiter.storage
+        if backend == "postgresql":
+            event.listen(storage.engine.sync_engine, "before_cursor_execute",
+                         lambda *args: adds.append(args[2]) if "INSERT INTO rate_limit_counters" in args[2] else None)
+        statuses = [(await client.get("/v1/me", headers=bearer(token))).status_code for _ in range(45)]
+        assert statuses == [200] * 40 + [429] * 5
+        if backend == "postgresql":
+            # By hand, batch = (40 − shared − pending) // 16, at least 1: the 1st hit is added at once (nothing
+            # known yet); the 3rd, 5th and 7th close batches of 2 (remaining 37, 35, 33 → 2); at the 9th the
+            # remaining is 31 → 1, so from there every hit is added: 4 + (45 − 8) = 41 adds.
+            assert len(adds) == 41
+            assert await sql(app, "SELECT hits FROM rate_limit_counters") == [(45,)]

@@ -26,6 +26,7 @@ async def authenticate_request(
         request.headers.get("authorization"),
         request_id=getattr(request.state, "request_id", None),
         touch_interval_seconds=settings.token_touch_interval_seconds,
+        cache_seconds=settings.token_cache_seconds,
     )
     request.state.actor = actor  # for the request's log record (department and token id, never the token)
     limiter: RateLimiter | None = request.app.state.rate_limiter

@@ -7,7 +7,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
+from cachetools import TTLCache
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -22,6 +25,29 @@ from app.departments import service as departments
 TOKEN_PREFIX = "zwc_"  # noqa: S105 - the public marker every token starts with, not a secret
 _TOKEN_SHAPE = re.compile(r"^zwc_[A-Za-z0-9_-]{32,128}$")
 DISPLAY_PREFIX_LENGTH = 12
+
+
+# Tokens verified recently, per database (engine), so that most requests authenticate without a query.
+# A revocation made through this process takes effect at once; through another, within the cache's lifetime.
+_verified: WeakKeyDictionary[Engine | Connection, TTLCache[str, repository.Credential]] = WeakKeyDictionary()
+VERIFIED_CACHE_SIZE = 10_000
+
+
+def _verified_cache(session: AsyncSession, seconds: float) -> TTLCache[str, repository.Credential] | None:
+    if seconds <= 0:
+        return None
+    bind = session.get_bind()
+    cache = _verified.get(bind)
+    if cache is None or cache.ttl != seconds:
+        cache = _verified[bind] = TTLCache(maxsize=VERIFIED_CACHE_SIZE, ttl=seconds)
+    return cache
+
+
+def _forget(session: AsyncSession, token_id: int) -> None:
+    cache = _verified.get(session.get_bind())
+    if cache is not None:
+        for token_hash in [h for h, credential in cache.items() if credential.id == token_id]:
+            cache.pop(token_hash, None)
 
 
 def hash_secret(secret: str) -> str:
@@ -73,7 +99,8 @@ async def mint(
 
 
 async def authenticate(
-    session: AsyncSession, authorization: str | None, *, request_id: str | None, touch_interval_seconds: int
+    session: AsyncSession, authorization: str | None, *, request_id: str | None, touch_interval_seconds: int,
+    cache_seconds: float = 0,
 ) -> Actor:
     """The caller behind an ``Authorization: Bearer`` header, or 401 saying what is wrong."""
     if not authorization:
@@ -82,9 +109,15 @@ async def authenticate(
     secret = secret.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(secret):
         raise Unauthorized("token_malformed")
-    token = await repository.by_hash(session, hash_secret(secret))
+    token_hash = hash_secret(secret)
+    cache = _verified_cache(session, cache_seconds)
+    token = cache.get(token_hash) if cache is not None else None
     if token is None:
-        raise Unauthorized("token_unknown")
+        token = await repository.by_hash(session, token_hash)
+        if token is None:
+            raise Unauthorized("token_unknown")
+        if cache is not None:
+            cache[token_hash] = token
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthorized("token_revoked")
@@ -92,6 +125,8 @@ async def authenticate(
         raise Unauthorized("token_expired")
     if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=touch_interval_seconds):
         await repository.touch(session, token.id, now)
+        if cache is not None:
+            cache[token_hash] = token._replace(last_used_at=now)
     return Actor(
         department=token.department,
         department_kind=token.department_kind,
@@ -118,6 +153,8 @@ async def revoke(session: AsyncSession, actor: Actor, token: ApiToken, *, at: da
     token.revoked_at = at or utcnow()
     session.add(token)
     await session.flush()
+    assert token.id is not None
+    _forget(session, token.id)
     record(session, actor, action="token.revoked", entity="token", entity_id=str(token.id),
            before=before, after=snapshot(token))
     return token

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     webhook_batch_size: int = Field(default=20, ge=1, le=500, description="Deliveries claimed per pass.")
     token_default_expiry_days: int = Field(default=365, ge=1)
     token_touch_interval_seconds: int = Field(default=60, ge=0)
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300, description="A verified token is remembered this "
+                                       "long per process (0: never). A revocation made through another process "
+                                       "takes effect within it; through the same process, at once.")
     rate_limit: str = Field(default="1200/minute", description="Requests per token in `limits` notation "
                             "('1200/minute'; several separated by ';'); empty switches the limit off.")
     redis_url: str | None = Field(default=None, description="Keep rate-limit counters in this Redis "

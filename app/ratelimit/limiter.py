@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from cachetools import TTLCache
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from sqlalchemy.engine import make_url
 
@@ -46,9 +47,31 @@ def _storage(settings: Settings) -> Storage:
 
 
 @dataclass
+class _Tally:
+    """One process's view of one window: the shared count when last added to, and the hits since."""
+
+    shared: int = 0
+    pending: int = 0
+    synced_at: float = float("-inf")
+
+
+@dataclass
 class RateLimiter:
+    """Fixed windows per token, counted in batches.
+
+    Adding each request to the shared counter would cost a round trip per request. Each process instead
+    counts locally and adds its hits to the shared store (`limits`' storage ``incr``) when it has
+    gathered a sixteenth of what the window still allows, or at least every ``SYNC_SECONDS``. Far from
+    the limit that is a round trip every few dozen requests; near it (and over it), every request. So a
+    limit is exact for slow callers and overshoots by at most what each other process has not yet added.
+    """
+
     limits: list[RateLimitItem]
     storage: Storage
+    tallies: TTLCache[str, _Tally] = field(default_factory=lambda: TTLCache(maxsize=100_000, ttl=3600))
+
+    SYNC_SECONDS: ClassVar[float] = 1.0
+    BATCH_DIVISOR: ClassVar[int] = 16
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter | None:
@@ -62,18 +85,29 @@ class RateLimiter:
 
     async def hit(self, token_id: int) -> None:
         """Count one request of the token; raise 429 when it is over any of the limits."""
-        strategy = FixedWindowRateLimiter(self.storage)
         identity = f"token:{token_id}"
         try:
             for limit in self.limits:
-                if not await strategy.hit(limit, identity):
-                    reset_at, _remaining = await strategy.get_window_stats(limit, identity)
+                if not await self._count(limit, limit.key_for(identity)):
+                    reset_at = await self.storage.get_expiry(limit.key_for(identity))
                     retry_after = max(1, math.ceil(reset_at - time.time()))
                     raise TooManyRequests(limit=str(limit), retry_after=retry_after,
                                           headers={"Retry-After": str(retry_after)})
         except StorageError as exc:
             logger.warning("rate limit counters unavailable (%s); request let through",
                            type(exc.storage_error).__name__)
+
+    async def _count(self, limit: RateLimitItem, key: str) -> bool:
+        now = time.monotonic()
+        tally = self.tallies.get(key)
+        if tally is None or now - tally.synced_at >= limit.get_expiry():
+            tally = self.tallies[key] = _Tally()  # nothing known of the current window
+        tally.pending += 1
+        remaining = limit.amount - tally.shared - tally.pending
+        if tally.pending >= max(1, remaining // self.BATCH_DIVISOR) or now - tally.synced_at >= self.SYNC_SECONDS:
+            tally.shared = await self.storage.incr(key, limit.get_expiry(), amount=tally.pending)
+            tally.pending, tally.synced_at = 0, now
+        return tally.shared + tally.pending <= limit.amount
 
     async def close(self) -> None:
         if isinstance(self.storage, PostgresStorage):
