@@ -25,6 +25,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
 from app.core.openapi import add_problem_schemas
 from app.core.problems import install_exception_handlers
+from app.core.runtime import tune_garbage_collector
 from app.departments.router import router as departments_router
 from app.files.router import router as files_router
 from app.health.router import router as health_router
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.gc_tuning:
+            tune_garbage_collector()
         stop = asyncio.Event()
         worker = (asyncio.create_task(run_forever(database, settings, stop), name="zwc-webhooks")
                   if settings.webhook_worker else None)

@@ -238,6 +238,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         webhook_allow_private=True,
         # High enough never to refuse a test's requests, low enough that every request counts one.
         rate_limit="100000/minute",
+        gc_tuning=False,  # a process-wide change: the tests that start the lifespan must not leave it behind
         _env_file=None,  # type: ignore[call-arg]
     )
 

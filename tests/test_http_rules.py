@@ -638,3 +638,29 @@ async def test_an_exhausted_pool_answers_503_after_the_pool_timeout_not_a_hang(s
         assert response.headers["retry-after"] == "2"
         assert 0.5 <= waited < 5
         assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200
+
+
+# --- The serving process's garbage collector ------------------------------------------------------
+
+
+@pytest.mark.parametrize("tuning", [True, False])
+async def test_start_up_tunes_the_garbage_collector_unless_told_not_to(settings: Settings, tuning: bool) -> None:
+    import gc
+
+    from asgi_lifespan import LifespanManager
+
+    from app.core.runtime import THRESHOLDS
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    application = create_app(settings.model_copy(update={"gc_tuning": tuning}))
+    try:
+        async with LifespanManager(application):
+            if tuning:
+                assert gc.get_threshold() == THRESHOLDS
+                assert gc.get_freeze_count() > frozen
+            else:
+                assert gc.get_threshold() == before
+                assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Keep rate-limit counters in this Redis "
                                   "(redis:// or rediss://) instead of the database.")
     redis_key_prefix: str = Field(default="zwc", min_length=1)
+    gc_tuning: bool = Field(default=True, description="At start-up, make garbage collections rarer and freeze "
+                            "what start-up created (app/core/runtime.py); false keeps CPython's defaults.")
     retry_after_seconds: int = Field(default=5, ge=1)
     outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
                                      "the previous approved one carries a warning and needs a note.")
