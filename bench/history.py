@@ -40,12 +40,13 @@ from collections import Counter
 from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 from psycopg import sql
-from submissions import ROOT, ZWC, cli, drive, free_port, percentile  # shared helpers of bench/submissions.py
+from submissions import ROOT, ZWC, cli, drive, percentile, start_server  # shared helpers of bench/submissions.py
 
 from app.core.periods import Period, parse_period
 from app.core.timeutil import SHANGHAI
@@ -592,34 +593,16 @@ def prepare(stack: ExitStack, label: str, args: argparse.Namespace, months: list
 
 def environment(url: str, stack: ExitStack) -> dict[str, str]:
     scratch = stack.enter_context(tempfile.TemporaryDirectory())
-    return {**os.environ, "ZWC_DATABASE_URL": url, "ZWC_FILES_DIR": f"{scratch}/files"}
+    # The per-token limiter runs on every request but never refuses: this measures the endpoints, not 429s.
+    return {**os.environ, "ZWC_DATABASE_URL": url, "ZWC_FILES_DIR": f"{scratch}/files",
+            "ZWC_RATE_LIMIT": "1000000000/minute"}
 
 
-def start_server(stack: ExitStack, args: argparse.Namespace, subject: Subject) -> None:
+def serve(stack: ExitStack, args: argparse.Namespace, subject: Subject) -> None:
     """`zwc serve --no-worker` on the subject's database, stopped when ``stack`` closes."""
-    port = free_port()
-    subject.base = f"http://127.0.0.1:{port}"
-    log = stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115 - closed by the stack
-    server = subprocess.Popen([ZWC, "serve", "--no-worker", "--port", str(port), "--workers", str(args.workers)],
-                              env=environment(subject.url, stack), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-
-    def stop() -> None:
-        server.terminate()
-        server.wait(timeout=20)
-
-    stack.callback(stop)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"the server exited with {server.returncode}:\n{log.read()[-3000:]}")
-        try:
-            if httpx.get(f"{subject.base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the server did not become ready within 90 s")
+    log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "server.log"
+    subject.base, _server = start_server(stack, [ZWC, "serve", "--no-worker", "--workers", str(args.workers)],
+                                         environment(subject.url, stack), log)
 
 
 def measure(subjects: list[Subject], args: argparse.Namespace) -> None:
@@ -778,7 +761,7 @@ def main() -> None:
         subjects = [prepare(stack, "short history", args, measured, now)] if args.compare else []
         subjects.append(prepare(stack, "long history", args, months, now))
         for subject in subjects:
-            start_server(stack, args, subject)
+            serve(stack, args, subject)
         measure(subjects, args)
         for subject in subjects:
             print_subject(subject, targets, args.plans)

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 from psycopg import sql
-from submissions import ROOT, ZWC, cli, free_port, percentile  # shared helpers of bench/submissions.py
+from submissions import ROOT, ZWC, cli, percentile, start_server  # shared helpers of bench/submissions.py
 
 CATALOGUE = ROOT / "app" / "catalogue" / "data"
 ACKNOWLEDGED = 201
@@ -194,36 +194,6 @@ def mint_tokens(env: dict[str, str], departments: list[str]) -> list[tuple[str, 
     return [(department, cli(env, "token", "create", "--department", department, "--scope", "cells:write",
                              "--name", f"load faults {department}").splitlines()[-1])
             for department in departments]
-
-
-def start_server(stack: ExitStack, env: dict[str, str], workers: int,
-                 log_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = stack.enter_context(log_path.open("w"))
-    server = subprocess.Popen([ZWC, "serve", "--no-worker", "--port", str(port), "--workers", str(workers)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-
-    def stop() -> None:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-    stack.callback(stop)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return base, server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the server did not become ready within 90 s")
 
 
 # --------------------------------------------------------------------------------------------------- load
@@ -617,7 +587,8 @@ def main() -> None:
         cli(env, "seed")
         departments = ["lead", *sorted(cell_types())]
         tokens = mint_tokens(env, departments)
-        base, _server = start_server(stack, env, args.workers, scratch / "server.log")
+        base, _server = start_server(stack, [ZWC, "serve", "--no-worker", "--workers", str(args.workers)], env,
+                                     scratch / "server.log")
         print(f"database {url.rsplit('/', 1)[-1]} on {pg}; {args.workers} server workers; {args.requests} logical "
               f"POST /v1/cells from {args.concurrency} clients with {len(tokens)} tokens ({', '.join(departments)}); "
               + (f"restart of PostgreSQL {' '.join(cluster)} after {args.restart_after:.0%} acknowledged"

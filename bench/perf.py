@@ -54,7 +54,7 @@ import history  # bench/history.py: the synthetic history, SQL capture and repla
 import httpx
 import psycopg
 from psycopg import sql
-from submissions import ROOT, ZWC, cli, free_port  # shared helpers of bench/submissions.py
+from submissions import ROOT, ZWC, cli, start_server  # shared helpers of bench/submissions.py
 
 from app.core.periods import parse_period
 
@@ -246,38 +246,6 @@ def table_sizes(url: str) -> dict[str, int]:
 def environment(url: str, scratch: str) -> dict[str, str]:
     return {**os.environ, "ZWC_DATABASE_URL": url, "ZWC_FILES_DIR": f"{scratch}/files", "ZWC_LOG_LEVEL": "WARNING",
             "ZWC_RATE_LIMIT": RATE_LIMIT}
-
-
-def start(stack: ExitStack, command: list[str], env: dict[str, str], cpus: str, log_path: Path,
-          ready_path: str) -> str:
-    """``command`` (with --port appended) pinned to ``cpus``, stopped when ``stack`` closes; answers its base URL
-    once ``ready_path`` answers 200."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = stack.enter_context(log_path.open("w"))
-    server = subprocess.Popen(["taskset", "-c", cpus, *command, "--port", str(port)], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, cwd=ROOT)
-
-    def stop() -> None:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-    stack.callback(stop)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"{command[0]} exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{base}{ready_path}", timeout=1).status_code < 500:
-                return base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{' '.join(command)} did not become ready within 90 s")
 
 
 # ------------------------------------------------------------------------------------------------- targets
@@ -794,17 +762,18 @@ def main() -> None:
                        f"server (and bare floor) on cores {server_cpus}, wrk on core 1 (shared with a server worker)")
             pinnings[workers] = pinning + "; PostgreSQL unpinned"
             with ExitStack() as servers:
-                base = start(servers, [ZWC, "serve", "--no-worker", "--workers", str(workers)], env, server_cpus,
-                             Path(scratch) / f"server-{workers}.log", "/readyz")
+                base, _server = start_server(servers, [ZWC, "serve", "--no-worker", "--workers", str(workers)], env,
+                                             Path(scratch) / f"server-{workers}.log", cpus=server_cpus)
                 if not recorded:
                     recorded = record(base, context)
                     responses.write_text(json.dumps(recorded), encoding="utf-8")
                     for answer in recorded:
                         print(f"recorded {answer['name']}: {answer['status']}, "
                               f"{len(base64.b64decode(answer['body'])):,} bytes", flush=True)
-                bare = start(servers, [sys.executable, str(BENCH / "bare_asgi.py"), "--responses", str(responses),
-                                       "--workers", str(workers)], env, server_cpus,
-                             Path(scratch) / f"bare-{workers}.log", "/healthz")
+                bare, _bare_server = start_server(
+                    servers, [sys.executable, str(BENCH / "bare_asgi.py"), "--responses", str(responses),
+                              "--workers", str(workers)], env, Path(scratch) / f"bare-{workers}.log",
+                    cpus=server_cpus, ready_path="/healthz")
                 print(f"\n{workers} worker(s): {pinning}; load average {history.load_average()}", flush=True)
                 rows, worker_posts = measure(wrk, workers, (base, bare), context, args, recorded, run_tag)
             all_rows[workers] = rows

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,40 @@ def free_port() -> int:
 
 def cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run([ZWC, *args], env=env, check=True, capture_output=True, text=True).stdout
+
+
+def start_server(stack: ExitStack, command: list[str], env: dict[str, str], log_path: Path, *,
+                 cpus: str | None = None, ready_path: str = "/readyz") -> tuple[str, subprocess.Popen[bytes]]:
+    """``command`` with ``--port`` appended (pinned to ``cpus`` when given), stopped when ``stack`` closes;
+    answers its base URL and process once ``ready_path`` answers below 500 (`/readyz` answers 503 until the
+    database is reachable and migrated). The one readiness loop of every script here."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = stack.enter_context(log_path.open("w"))
+    pinning = ["taskset", "-c", cpus] if cpus else []
+    server = subprocess.Popen([*pinning, *command, "--port", str(port)], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def stop() -> None:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+    stack.callback(stop)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"{command[0]} exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}{ready_path}", timeout=1).status_code < 500:
+                return base, server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{' '.join(command)} did not become ready within 90 s")
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -107,28 +142,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database_url or f"sqlite:///{scratch}/bench.db"
-        env = {**os.environ, "ZWC_DATABASE_URL": url, "ZWC_FILES_DIR": f"{scratch}/files"}
-        port = free_port()
-        log = open(f"{scratch}/server.log", "w")  # noqa: SIM115 - closed in finally
-        server = subprocess.Popen([ZWC, "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
+        # The per-token limiter runs on every request but never refuses: this measures the endpoints, not 429s.
+        env = {**os.environ, "ZWC_DATABASE_URL": url, "ZWC_FILES_DIR": f"{scratch}/files",
+               "ZWC_RATE_LIMIT": "1000000000/minute"}
+        with ExitStack() as stack:
+            base, _server = start_server(stack, [ZWC, "serve", "--workers", str(args.workers)], env,
+                                         Path(scratch) / "server.log")
             admin = cli(env, "token", "create", "--department", "lead", "--scope", "indicators:admin").split()[-1]
             writer = cli(env, "token", "create", "--department", "cgj", "--scope", "submissions:write").split()[-1]
             print(f"database {url.split('@')[-1]}, {args.workers} worker(s), concurrency {args.concurrency}")
             asyncio.run(run(base, admin, writer, args.requests, args.concurrency, args.indicators))
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-            log.close()
 
 
 if __name__ == "__main__":

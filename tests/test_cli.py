@@ -6,9 +6,7 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from app.core.config import get_settings
 from app.core.db import create_sync_engine
 from app.core.migrations import head_revisions
 from app.indicators.schemas import YearValue
+from tests.servers import ZWC, start_serve
 from tests.test_webhooks import Receiver
 
 runner = CliRunner()
@@ -197,32 +196,12 @@ def test_prepare_database_mints_the_bootstrap_token_once(empty_database_url: str
     assert counts(empty_database_url)["indicators"] == 48
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_on_an_empty_database_prints_a_working_admin_token(empty_database_url: str, tmp_path: Path) -> None:
     """The README's flow: start on an empty database, read the token, read indicators with it."""
-    port = _free_port()
     env = {**os.environ, "ZWC_DATABASE_URL": empty_database_url, "ZWC_FILES_DIR": str(tmp_path / "files")}
     log = tmp_path / "serve.log"
-    zwc = str(Path(sys.executable).with_name("zwc"))
-    with log.open("w") as out:
-        process = subprocess.Popen([zwc, "serve", "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+    process, base = start_serve(env, stdout=log)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not become ready:\n{log.read_text()}")
         tokens = [line for line in log.read_text().splitlines() if TOKEN_LINE.match(line)]
         assert len(tokens) == 1
         response = httpx.get(f"{base}/v1/indicators?limit=500",
@@ -244,26 +223,10 @@ def test_worker_help() -> None:
 
 def _start_serve(tmp_path: Path, database_url: str, *args: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     """`zwc serve` on a fresh database; answers the process, its base URL, the bootstrap token and its log."""
-    port = _free_port()
     env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_FILES_DIR": str(tmp_path / "files"),
            "ZWC_WEBHOOK_ALLOW_PRIVATE": "1"}
     log = tmp_path / "serve.log"
-    zwc = str(Path(sys.executable).with_name("zwc"))
-    with log.open("w") as out:
-        process = subprocess.Popen([zwc, "serve", "--port", str(port), *args], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.terminate()
-        process.wait(timeout=20)
-        pytest.fail(f"server did not become ready:\n{log.read_text()}")
+    process, base = start_serve(env, *args, stdout=log)
     (token,) = [line for line in log.read_text().splitlines() if TOKEN_LINE.match(line)]
     return process, base, token, log
 
@@ -322,7 +285,7 @@ def test_serve_without_worker_leaves_delivery_to_zwc_worker(tmp_path: Path) -> N
         assert receiver.received() == []
         env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_WEBHOOK_ALLOW_PRIVATE": "1"}
         with worker_log.open("w") as out:
-            worker = subprocess.Popen([str(Path(sys.executable).with_name("zwc")), "worker"], env=env, stdout=out,
+            worker = subprocess.Popen([ZWC, "worker"], env=env, stdout=out,
                                       stderr=subprocess.STDOUT)
         _wait_for(receiver, 1, 10)
         assert [r.headers["X-ZWC-Event"] for r in receiver.received()] == ["cell.applied"]

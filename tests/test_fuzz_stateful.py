@@ -17,13 +17,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-import pytest
-
 from app.core.actor import SCOPES
+from tests.servers import ZWC, start_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,38 +29,15 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,r
           "use_after_free,ensure_resource_availability,problem_json")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_stateful_scenarios_against_a_real_server(database_url: str, backend: str, tmp_path: Path) -> None:
     env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_FILES_DIR": str(tmp_path / "files"),
            "ZWC_RATE_LIMIT": "", "ZWC_LOG_LEVEL": "WARNING", "SCHEMATHESIS_HOOKS": "tests.fuzz_checks",
            "PYTHONPATH": str(ROOT)}
     scopes = [arg for scope in SCOPES for arg in ("--scope", scope)]
-    token = subprocess.run([BIN / "zwc", "token", "create", "--department", "lead", *scopes], env=env, check=True,
+    token = subprocess.run([ZWC, "token", "create", "--department", "lead", *scopes], env=env, check=True,
                            capture_output=True, text=True).stdout.split()[-1]
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([BIN / "zwc", "serve", "--port", str(port), "--no-worker"], env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_serve(env, "--no-worker", stdout=tmp_path / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
         run = subprocess.run(
             [BIN / "schemathesis", "run", f"{base}/openapi.json", "--phases", "stateful",
              "--header", f"Authorization: Bearer {token}", "--max-examples", str(SCENARIOS), "--checks", CHECKS,

@@ -7,10 +7,7 @@ import logging
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -26,6 +23,7 @@ from app.core.config import Settings
 from app.core.logging import JsonFormatter, RedactingFilter, log_config, redact
 from app.main import create_app
 from tests.factories import bearer, make_token
+from tests.servers import start_serve
 from tests.test_files import png_bytes
 
 BASE_FIELDS = {"ts", "level", "logger", "msg"}
@@ -205,33 +203,13 @@ def test_log_level_setting_and_uvicorn_config() -> None:
     assert config["loggers"]["uvicorn.error"]["propagate"] is True
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_zwc_serve_writes_only_json_lines_without_secrets(tmp_path: Path) -> None:
     """The real server: uvicorn's own lines are JSON too, its access log is replaced by ours."""
-    port = _free_port()
     env = {**os.environ, "ZWC_DATABASE_URL": f"sqlite:///{tmp_path / 'zwc.db'}",
            "ZWC_FILES_DIR": str(tmp_path / "files"), "ZWC_LOG_LEVEL": "INFO"}
     stdout, stderr = tmp_path / "serve.out", tmp_path / "serve.err"
-    zwc = str(Path(sys.executable).with_name("zwc"))
-    with stdout.open("w") as out, stderr.open("w") as err:
-        process = subprocess.Popen([zwc, "serve", "--port", str(port), "--no-worker"], env=env, stdout=out,
-                                   stderr=err)
-    base = f"http://127.0.0.1:{port}"
+    process, base = start_serve(env, "--no-worker", stdout=stdout, stderr=stderr)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not become ready:\n{stderr.read_text()}")
         admin = stdout.read_text().split("keep it safe:\n")[1].splitlines()[0]
         assert admin.startswith("zwc_")
         minted = httpx.post(f"{base}/v1/departments/jyj/tokens", json={"scopes": ["cells:write"]},

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,8 +26,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.servers import ZWC, start_serve
+
 ADMIN_URL = os.environ.get("ZWC_FAULTS_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-ZWC = str(Path(sys.executable).with_name("zwc"))
 RETRY_AFTER = "3"
 CELL = {"type": "school", "town": "qingpingjie", "address": "青屏大街 9 号"}
 
@@ -125,15 +125,11 @@ def test_the_service_answers_503_while_postgresql_is_down_and_recovers_by_itself
         subprocess.run([ZWC, *command], env=env, check=True, capture_output=True)
     token = subprocess.run([ZWC, "token", "create", "--department", "jyj", "--scope", "cells:write"], env=env,
                            check=True, capture_output=True, text=True).stdout.split()[-1]
-    port = _free_port()
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([ZWC, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_serve(env, stdout=log)
     headers = {"Authorization": f"Bearer {token}"}
     hammer = Hammer(base, token)
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, 60)
         hammer.start()
         wait_until(lambda: hammer.statuses["POST 201"] >= 3, 30)
 
@@ -180,10 +176,3 @@ def test_the_service_answers_503_while_postgresql_is_down_and_recovers_by_itself
     assert " 500" not in "".join(line for line in output.splitlines() if '"zwc.access"' in line)
     assert "Traceback" not in output, output[-4000:]
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
