@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +12,7 @@ from sqlalchemy import text
 
 from app.auth import service as tokens
 from app.core.actor import Actor
+from app.core.config import Settings
 
 
 async def make_token(
@@ -67,3 +70,21 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert isinstance(body["detail"], str)
     assert body["detail"]
     return body
+
+
+@asynccontextmanager
+async def serving(settings: Settings, *, raise_app_exceptions: bool = True,
+                  **changes: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """An application of its own, built from ``settings`` with ``changes`` (its own pools and limiter, as a
+    second server process would have), and a client talking to it."""
+    from app.main import create_app
+
+    application = create_app(settings.model_copy(update=changes))
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=raise_app_exceptions)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield application, http
+    finally:
+        if application.state.rate_limiter is not None:
+            await application.state.rate_limiter.close()
+        await application.state.database.dispose()

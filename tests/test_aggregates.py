@@ -30,7 +30,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from tests.factories import assert_problem, bearer, make_token, sql
+from tests.factories import assert_problem, bearer, make_token, serving, sql
 from tests.test_cells import certified
 from tests.test_submissions import NEXT_MONTH, NEXT_QUARTER, NEXT_YEAR, THIS_YEAR, YEAR, acted, create
 
@@ -645,18 +645,10 @@ async def test_a_change_made_by_another_process_is_seen_at_once(app: Any, client
                                                                  nyj: str, reviewer: str) -> None:
     """Two processes: this one pulls (and keeps the figures); another, with its own connection pool,
     approves. The next pull here must show the approval, not the kept figures."""
-    from app.core.db import Database
-    from app.main import create_app
-
     first = await pulled(client, puller, "2024")
     assert rows(first)["2.2.01"]["value"] is None
-    other = create_app(app.state.settings)
-    other.state.database = Database.from_settings(app.state.settings)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as elsewhere:
-            await approve_rate(elsewhere, nyj, reviewer)
-    finally:
-        await other.state.database.dispose()
+    async with serving(app.state.settings) as (_, elsewhere):
+        await approve_rate(elsewhere, nyj, reviewer)
     now = figures(rows(await pulled(client, puller, "2024"))["2.2.01"])
     assert now.pop("approved_at") is not None
     assert now == figures(RATE_2024)
@@ -666,9 +658,6 @@ async def test_kept_scores_follow_changes_made_by_another_process(app: Any, clie
                                                                   nyj: str, reviewer: str) -> None:
     """Scores are rendered once per data version and kept per process: a submission and an approval made
     through another process (its own pool) show in this process's next read, in the right view."""
-    from app.core.db import Database
-    from app.main import create_app
-
     async def rate_row(include: str) -> dict[str, Any]:
         response = await client.get("/v1/scores", params={"period": "2024", "include": include},
                                     headers=bearer(puller))
@@ -680,21 +669,16 @@ async def test_kept_scores_follow_changes_made_by_another_process(app: Any, clie
     nothing = {"value": None, "score": None, "status": "no_data"}
     assert await rate_row("approved") == nothing
     assert await rate_row("submitted") == nothing
-    other = create_app(app.state.settings)
-    other.state.database = Database.from_settings(app.state.settings)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url="http://other") as elsewhere:
-            created = await elsewhere.post("/v1/submissions", headers=bearer(nyj), json={
-                "indicator": "2.2.01", "period": "2024", "numerator": 90, "denominator": 100})
-            assert created.status_code == 201, created.text
-            submitted = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/submit", headers=bearer(nyj))
-            assert submitted.status_code == 200, submitted.text
-            # RATE_2024 by hand: 100 × 90 / 95 = 94.74, on track against the expected 80.
-            assert await rate_row("submitted") == {"value": 90, "score": 94.74, "status": "on_track"}
-            assert await rate_row("approved") == nothing
-            approved = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/approve",
-                                            headers=bearer(reviewer))
-            assert approved.status_code == 200, approved.text
-    finally:
-        await other.state.database.dispose()
+    async with serving(app.state.settings) as (_, elsewhere):
+        created = await elsewhere.post("/v1/submissions", headers=bearer(nyj), json={
+            "indicator": "2.2.01", "period": "2024", "numerator": 90, "denominator": 100})
+        assert created.status_code == 201, created.text
+        submitted = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/submit", headers=bearer(nyj))
+        assert submitted.status_code == 200, submitted.text
+        # RATE_2024 by hand: 100 × 90 / 95 = 94.74, on track against the expected 80.
+        assert await rate_row("submitted") == {"value": 90, "score": 94.74, "status": "on_track"}
+        assert await rate_row("approved") == nothing
+        approved = await elsewhere.post(f"/v1/submissions/{created.json()['id']}/approve",
+                                        headers=bearer(reviewer))
+        assert approved.status_code == 200, approved.text
     assert await rate_row("approved") == {"value": 90, "score": 94.74, "status": "on_track"}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.core.timeutil import utcnow
-from tests.factories import PROBLEM, bearer, make_token, sql
+from tests.factories import PROBLEM, bearer, make_token, serving, sql
 
 
 @pytest.fixture
@@ -218,16 +218,11 @@ async def test_a_revocation_through_another_process_takes_effect_within_the_cach
     token in until its memory of it ends, then refuses it. Without memory (0 s) the refusal is at once."""
     import asyncio
 
-    from app.main import create_app
-
     admin = await make_token(app, "lead", ["admin"])
     victim = await make_token(app, "sthj", ["submissions:write"])
-    first, second, forgetful = (create_app(settings.model_copy(update={"token_cache_seconds": seconds}))
-                                for seconds in (0.5, 0.5, 0))
-    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://p") for a in
-               (first, second, forgetful)]
-    try:
-        here, there, uncached = clients
+    async with serving(settings, token_cache_seconds=0.5) as (_, here), \
+            serving(settings, token_cache_seconds=0.5) as (_, there), \
+            serving(settings, token_cache_seconds=0) as (_, uncached):
         assert (await here.get("/v1/me", headers=bearer(victim))).status_code == 200
         assert (await uncached.get("/v1/me", headers=bearer(victim))).status_code == 200
         assert (await there.delete("/v1/tokens/2", headers=bearer(admin))).status_code == 204
@@ -235,10 +230,3 @@ async def test_a_revocation_through_another_process_takes_effect_within_the_cach
         assert (await here.get("/v1/me", headers=bearer(victim))).status_code == 200  # still remembered
         await asyncio.sleep(0.6)
         await assert_401(await here.get("/v1/me", headers=bearer(victim)), "token_revoked")
-    finally:
-        for http in clients:
-            await http.aclose()
-        for application in (first, second, forgetful):
-            await application.state.database.dispose()
-            if application.state.rate_limiter is not None:
-                await application.state.rate_limiter.close()

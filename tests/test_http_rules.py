@@ -9,13 +9,11 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import migrations
 from app.core.config import Settings
 from app.main import create_app
-from tests.factories import PROBLEM, assert_problem, bearer, make_token, sql, sql_write
+from tests.factories import PROBLEM, assert_problem, bearer, make_token, serving, sql, sql_write
 
 SEEDED_DEPARTMENTS = 20
 NEW_DEPARTMENT = {"code": "newdep", "name_zh": "新部门", "name_en": "New department"}
@@ -44,20 +42,6 @@ async def department_count(app: Any) -> int:
 
 async def audit_count(app: Any) -> int:
     return int((await sql(app, "SELECT count(*) FROM audit_events"))[0][0])
-
-
-@asynccontextmanager
-async def serving(
-    settings: Settings, *, raise_app_exceptions: bool = True, **changes: Any
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An application built from ``settings`` with ``changes``, and a client talking to it."""
-    application = create_app(settings.model_copy(update=changes))
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=raise_app_exceptions)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield application, http
-    finally:
-        await application.state.database.dispose()
 
 
 def standalone_settings(database_url: str, tmp_path: Path) -> Settings:

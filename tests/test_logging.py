@@ -8,21 +8,17 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter, RedactingFilter, log_config, redact
-from app.main import create_app
-from tests.factories import bearer, make_token
+from tests.factories import bearer, make_token, serving
 from tests.servers import start_serve
 from tests.test_files import png_bytes
 
@@ -68,22 +64,11 @@ def assert_no_secrets(output: str, secrets: list[str]) -> None:
     assert not re.search(r"v1=[0-9a-fA-F]{8,}", output)
 
 
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    application = create_app(settings)
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield application, http
-    finally:
-        await application.state.database.dispose()
-
-
 async def test_every_log_line_is_json_with_request_ids_and_no_secrets(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secrets: list[str] = []
-    async with serving(settings) as (application, http):
+    async with serving(settings, raise_app_exceptions=False) as (application, http):
         admin = await make_token(application, "lead", ["admin"], name="admin")
         secrets.append(admin)
 

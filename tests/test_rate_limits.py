@@ -8,35 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import ValidationError
 
 from app.core.config import Settings
-from app.main import create_app
-from tests.factories import bearer, make_token, sql
+from tests.factories import bearer, make_token, serving, sql
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CELL = {"name": "新密市第三初级中学", "type": "school", "town": "qingpingjie", "address": "青屏大街 3 号"}
-
-
-@asynccontextmanager
-async def process(settings: Settings, **changes: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """One more 'server process' on the test's database: its own pools and limiter."""
-    application = create_app(settings.model_copy(update=changes))
-    transport = httpx.ASGITransport(app=application)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield application, http
-    finally:
-        if application.state.rate_limiter is not None:
-            await application.state.rate_limiter.close()
-        await application.state.database.dispose()
 
 
 def assert_rate_limited(response: httpx.Response, *, window_seconds: int) -> None:
@@ -54,7 +36,7 @@ def assert_rate_limited(response: httpx.Response, *, window_seconds: int) -> Non
 async def test_a_token_over_its_limit_gets_429_and_other_tokens_do_not(app: Any, settings: Settings) -> None:
     first = await make_token(app, "sthj", ["submissions:write"])
     second = await make_token(app, "nyj", ["submissions:write"])
-    async with process(settings, rate_limit="3/minute") as (_, client):
+    async with serving(settings, rate_limit="3/minute") as (_, client):
         statuses = [(await client.get("/v1/me", headers=bearer(first))).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
         refused = await client.get("/v1/me", headers=bearer(first))
@@ -68,7 +50,7 @@ async def test_a_token_over_its_limit_gets_429_and_other_tokens_do_not(app: Any,
 
 async def test_a_refused_write_writes_nothing(app: Any, settings: Settings) -> None:
     writer = await make_token(app, "jyj", ["cells:write"])
-    async with process(settings, rate_limit="1/minute") as (_, client):
+    async with serving(settings, rate_limit="1/minute") as (_, client):
         created = await client.post("/v1/cells", headers=bearer(writer), json=CELL)
         assert created.status_code == 201, created.text
         refused = await client.post("/v1/cells", headers=bearer(writer), json={**CELL, "name": "新密市第四初级中学"})
@@ -81,7 +63,7 @@ async def test_a_refused_write_writes_nothing(app: Any, settings: Settings) -> N
 
 async def test_requests_without_a_valid_token_are_not_counted(app: Any, settings: Settings) -> None:
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="2/minute") as (_, client):
+    async with serving(settings, rate_limit="2/minute") as (_, client):
         for _ in range(5):
             assert (await client.get("/v1/me")).status_code == 401
             assert (await client.get("/v1/me", headers=bearer("zwc_nosuchtoken"))).status_code == 401
@@ -90,7 +72,7 @@ async def test_requests_without_a_valid_token_are_not_counted(app: Any, settings
 
 async def test_a_window_that_ended_lets_the_token_in_again(app: Any, settings: Settings) -> None:
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="1/second") as (_, client):
+    async with serving(settings, rate_limit="1/second") as (_, client):
         assert (await client.get("/v1/me", headers=bearer(token))).status_code == 200
         assert_rate_limited(await client.get("/v1/me", headers=bearer(token)), window_seconds=1)
         await asyncio.sleep(1.1)
@@ -99,7 +81,7 @@ async def test_a_window_that_ended_lets_the_token_in_again(app: Any, settings: S
 
 async def test_an_empty_limit_switches_limiting_off(app: Any, settings: Settings) -> None:
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="") as (application, client):
+    async with serving(settings, rate_limit="") as (application, client):
         assert application.state.rate_limiter is None
         assert {(await client.get("/v1/me", headers=bearer(token))).status_code for _ in range(20)} == {200}
 
@@ -107,8 +89,8 @@ async def test_an_empty_limit_switches_limiting_off(app: Any, settings: Settings
 async def test_two_processes_share_the_count_on_postgresql(app: Any, settings: Settings, backend: str) -> None:
     """On PostgreSQL the counters live in the database; on the embedded SQLite default, in each process."""
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="4/minute") as (one, first), \
-            process(settings, rate_limit="4/minute") as (_, second):
+    async with serving(settings, rate_limit="4/minute") as (one, first), \
+            serving(settings, rate_limit="4/minute") as (_, second):
         statuses = []
         for client in (first, second, first, second, first, second):
             statuses.append((await client.get("/v1/me", headers=bearer(token))).status_code)
@@ -127,7 +109,7 @@ async def test_two_processes_share_the_count_in_redis(app: Any, settings: Settin
     token = await make_token(app, "sthj", ["submissions:write"])
     prefix = f"zwc-test-{uuid.uuid4().hex}"
     changes = {"rate_limit": "3/minute", "redis_url": REDIS_URL, "redis_key_prefix": prefix}
-    async with process(settings, **changes) as (one, first), process(settings, **changes) as (_, second):
+    async with serving(settings, **changes) as (one, first), serving(settings, **changes) as (_, second):
         assert one.state.rate_limiter.backend == "RedisStorage"
         statuses = []
         for client in (first, second, first, second):
@@ -139,7 +121,7 @@ async def test_two_processes_share_the_count_in_redis(app: Any, settings: Settin
 async def test_an_unreachable_counter_store_lets_requests_through(app: Any, settings: Settings,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="1/minute", redis_url="redis://127.0.0.1:1/0") as (_, client):
+    async with serving(settings, rate_limit="1/minute", redis_url="redis://127.0.0.1:1/0") as (_, client):
         assert [(await client.get("/v1/me", headers=bearer(token))).status_code for _ in range(3)] == [200] * 3
     assert any("rate limit counters unavailable" in record.getMessage() for record in caplog.records)
 
@@ -160,7 +142,7 @@ async def test_counts_reach_the_shared_store_in_batches_and_the_limit_stays_exac
 
     monkeypatch.setattr(RateLimiter, "SYNC_SECONDS", 3600.0)  # no time-driven adds during the test
     token = await make_token(app, "sthj", ["submissions:write"])
-    async with process(settings, rate_limit="40/minute") as (application, client):
+    async with serving(settings, rate_limit="40/minute") as (application, client):
         adds: list[str] = []
         storage = application.state.rate_limiter.storage
         if backend == "postgresql":

@@ -190,8 +190,6 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, Conflict())
 
 
-
-
 def _is_nul_character(exc: sa_exc.DBAPIError) -> bool:
     """PostgreSQL stores no NUL in text (psycopg refuses it) nor in JSONB (SQLSTATE 22P05)."""
     if not isinstance(exc, sa_exc.DataError):

@@ -2,7 +2,8 @@
 
 Where the counters live: Redis when ``ZWC_REDIS_URL`` is set; otherwise PostgreSQL when that is the
 database; otherwise (the embedded SQLite default, one office, usually one process) this process's
-memory. The windows are fixed (``limits``' fixed-window strategy). When the counter store fails, the
+memory. The windows are fixed: each storage's ``incr`` counts up to the window's expiry and starts
+again after it (`RateLimiter` below adds hits in batches). When the counter store fails, the
 request goes through: a limiter outage must not become a service outage.
 """
 
