@@ -32,6 +32,7 @@ from app.health.router import router as health_router
 from app.idempotency.dependencies import install_replay_handler
 from app.indicators.router import router as indicators_router
 from app.ratelimit.limiter import RateLimiter
+from app.readcache.middleware import ReadCache, ReadCacheMiddleware
 from app.scores.router import router as scores_router
 from app.submissions.excel_router import router as submissions_excel_router
 from app.submissions.router import router as submissions_router
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     database = Database.from_settings(settings)
     rate_limiter = RateLimiter.from_settings(settings)
+    read_cache = ReadCache.for_database(settings, database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,9 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         worker = (asyncio.create_task(run_forever(database, settings, stop), name="zwc-webhooks")
                   if settings.webhook_worker else None)
+        cache: ReadCache | None = _app.state.read_cache
+        watch = asyncio.create_task(cache.watch.run(), name="zwc-data-version") if cache is not None else None
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
             if worker is not None:
                 stop.set()
                 # A pass in flight finishes (its sends are bounded by the timeout). If it does not,
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = rate_limiter
+    app.state.read_cache = read_cache
     install_exception_handlers(app)
     install_replay_handler(app)
 
@@ -117,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public_cells_router)
     app.include_router(docs_router(openapi_url=app.openapi_url or "/openapi.json", title=app.title))
 
+    app.add_middleware(ReadCacheMiddleware)  # innermost: its replies pass through CORS and the guard
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,

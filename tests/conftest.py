@@ -32,6 +32,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.main import create_app
 from app.ratelimit.limiter import RateLimiter
+from app.readcache.middleware import ReadCache
 
 POSTGRES_ADMIN_URL = os.environ.get("ZWC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("ZWC_REQUIRE_POSTGRES") == "1"
@@ -262,6 +263,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
         application.state.settings = settings
         application.state.database = Database.from_settings(settings)
         application.state.rate_limiter = RateLimiter.from_settings(settings)
+        application.state.read_cache = ReadCache.for_database(settings, application.state.database)
     yield application
     if application.state.rate_limiter is not None:
         await application.state.rate_limiter.close()

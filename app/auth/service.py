@@ -33,10 +33,9 @@ _verified: WeakKeyDictionary[Engine | Connection, TTLCache[str, repository.Crede
 VERIFIED_CACHE_SIZE = 10_000
 
 
-def _verified_cache(session: AsyncSession, seconds: float) -> TTLCache[str, repository.Credential] | None:
+def _verified_cache(bind: Engine | Connection, seconds: float) -> TTLCache[str, repository.Credential] | None:
     if seconds <= 0:
         return None
-    bind = session.get_bind()
     cache = _verified.get(bind)
     if cache is None or cache.ttl != seconds:
         cache = _verified[bind] = TTLCache(maxsize=VERIFIED_CACHE_SIZE, ttl=seconds)
@@ -98,35 +97,28 @@ async def mint(
     return MintedToken(token=token, secret=secret)
 
 
-async def authenticate(
-    session: AsyncSession, authorization: str | None, *, request_id: str | None, touch_interval_seconds: int,
-    cache_seconds: float = 0,
-) -> Actor:
-    """The caller behind an ``Authorization: Bearer`` header, or 401 saying what is wrong."""
+def _secret_hash(authorization: str | None) -> str:
     if not authorization:
         raise Unauthorized("token_missing")
     scheme, _, secret = authorization.strip().partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not _TOKEN_SHAPE.match(secret):
         raise Unauthorized("token_malformed")
-    token_hash = hash_secret(secret)
-    cache = _verified_cache(session, cache_seconds)
-    token = cache.get(token_hash) if cache is not None else None
-    if token is None:
-        token = await repository.by_hash(session, token_hash)
-        if token is None:
-            raise Unauthorized("token_unknown")
-        if cache is not None:
-            cache[token_hash] = token
-    now = utcnow()
+    return hash_secret(secret)
+
+
+def _check_usable(token: repository.Credential, now: datetime) -> None:
     if token.revoked_at is not None:
         raise Unauthorized("token_revoked")
     if token.expires_at is not None and token.expires_at <= now:
         raise Unauthorized("token_expired")
-    if token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=touch_interval_seconds):
-        await repository.touch(session, token.id, now)
-        if cache is not None:
-            cache[token_hash] = token._replace(last_used_at=now)
+
+
+def _touch_due(token: repository.Credential, now: datetime, touch_interval_seconds: int) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= timedelta(seconds=touch_interval_seconds)
+
+
+def _actor(token: repository.Credential, request_id: str | None) -> Actor:
     return Actor(
         department=token.department,
         department_kind=token.department_kind,
@@ -136,6 +128,47 @@ async def authenticate(
         expires_at=token.expires_at,
         request_id=request_id,
     )
+
+
+async def authenticate(
+    session: AsyncSession, authorization: str | None, *, request_id: str | None, touch_interval_seconds: int,
+    cache_seconds: float = 0,
+) -> Actor:
+    """The caller behind an ``Authorization: Bearer`` header, or 401 saying what is wrong."""
+    token_hash = _secret_hash(authorization)
+    cache = _verified_cache(session.get_bind(), cache_seconds)
+    token = cache.get(token_hash) if cache is not None else None
+    if token is None:
+        token = await repository.by_hash(session, token_hash)
+        if token is None:
+            raise Unauthorized("token_unknown")
+        if cache is not None:
+            cache[token_hash] = token
+    now = utcnow()
+    _check_usable(token, now)
+    if _touch_due(token, now, touch_interval_seconds):
+        await repository.touch(session, token.id, now)
+        if cache is not None:
+            cache[token_hash] = token._replace(last_used_at=now)
+    return _actor(token, request_id)
+
+
+def remembered_caller(bind: Engine, authorization: str | None, *, request_id: str | None,
+                      touch_interval_seconds: int) -> Actor | None:
+    """The caller, when this process verified the token recently and nothing needs the database; else None
+    (the request then takes the full path, which answers every 401 and records the use)."""
+    cache = _verified.get(bind)
+    if cache is None:
+        return None
+    try:
+        token = cache.get(_secret_hash(authorization))
+        if token is None:
+            return None
+        now = utcnow()
+        _check_usable(token, now)
+    except Unauthorized:
+        return None
+    return None if _touch_due(token, now, touch_interval_seconds) else _actor(token, request_id)
 
 
 async def visible_token(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken:

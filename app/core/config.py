@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="zwc", min_length=1)
     gc_tuning: bool = Field(default=True, description="At start-up, make garbage collections rarer and freeze "
                             "what start-up created (app/core/runtime.py); false keeps CPython's defaults.")
+    read_cache: bool = Field(default=True, description="Answer repeated reads of scores, indicators and "
+                             "conditional aggregates from memory while the data version holds, as PostgreSQL "
+                             "notifies it (app/readcache/); no effect on SQLite.")
     retry_after_seconds: int = Field(default=5, ge=1)
     outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
                                      "the previous approved one carries a warning and needs a note.")

@@ -8,8 +8,8 @@ transaction pooling needs), aiosqlite/pysqlite for SQLite.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core import registry
 from app.core.config import Settings
@@ -114,6 +115,9 @@ class Database:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Called with the tables (or ANY_TABLE) a request's unit of work inserted into or deleted from, after
+    # it committed them (the read cache's invalidation).
+    on_write_commit: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -123,6 +127,31 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_WRITTEN = "zwc_written"  # session.info: the tables a transaction inserted into or deleted from
+ANY_TABLE = "*"  # SQL text: which tables it wrote is not known
+
+
+def _written(session: Session) -> set[str]:
+    written: set[str] = session.info.setdefault(_WRITTEN, set())
+    return written
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    # Still the flush's pending lists here (SQLAlchemy keeps them until after_flush_postexec).
+    _written(session).update(getattr(type(item), "__tablename__", ANY_TABLE)
+                             for item in (*session.new, *session.deleted))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        _written(state.session).add(getattr(table, "name", ANY_TABLE))
+    elif not (state.is_select or state.is_update):
+        _written(state.session).add(ANY_TABLE)
 
 
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
@@ -139,6 +168,10 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         await session.commit()
+        written = session.info.pop(_WRITTEN, None)
+        if written:
+            for listener in database.on_write_commit:
+                listener(frozenset(written))
 
 
 SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]

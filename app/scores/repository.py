@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import Select, and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -187,13 +187,18 @@ async def department_names(session: AsyncSession, codes: Collection[str]) -> dic
     return {code: (name_zh, name_en) for code, name_zh, name_en in result}
 
 
-async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+def data_version_query() -> Select[int, int, int]:
     """Three maxima (index-only lookups) that grow with every change the figures can depend on: outbox
     events (approvals, reopenings, revisions, certificates), indicator versions (new indicators too), and
-    quota changes."""
-    row = (await session.execute(select(
+    quota changes. Inserting into (or deleting from) any of the three tables notifies ``zwc_data_version``
+    on PostgreSQL (migration 5d1c0f7e9a2b)."""
+    return select(
         select(func.coalesce(func.max(col(OutboxEvent.id)), 0)).scalar_subquery(),
         select(func.coalesce(func.max(col(IndicatorVersion.id)), 0)).scalar_subquery(),
         select(func.coalesce(func.max(col(CellQuotaChange.id)), 0)).scalar_subquery(),
-    ))).one()
+    )
+
+
+async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+    row = (await session.execute(data_version_query())).one()
     return int(row[0]), int(row[1]), int(row[2])

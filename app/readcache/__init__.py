@@ -1,0 +1,1 @@
+"""Repeated reads answered from process memory while the figures' data version is unchanged."""
