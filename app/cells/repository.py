@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 
 from app.cells.models import (
@@ -54,11 +55,15 @@ async def get_type(session: AsyncSession, code: str) -> CellType | None:
 
 
 async def types_by_code(session: AsyncSession, codes: Collection[str]) -> dict[str, CellType]:
-    """The named types, in one query."""
-    if not codes:
-        return {}
-    rows = (await session.execute(select(CellType).where(col(CellType.code).in_(codes)))).scalars()
-    return {cell_type.code: cell_type for cell_type in rows}
+    """The named types: those the session already holds (a write has just checked its type), the others
+    in one query."""
+    held = {code: session.identity_map.get(identity_key(CellType, code)) for code in codes}
+    found = {code: cell_type for code, cell_type in held.items() if isinstance(cell_type, CellType)}
+    missing = [code for code in codes if code not in found]
+    if missing:
+        rows = (await session.execute(select(CellType).where(col(CellType.code).in_(missing)))).scalars()
+        found.update((cell_type.code, cell_type) for cell_type in rows)
+    return found
 
 
 async def criteria_of(session: AsyncSession, types: Sequence[str]) -> dict[str, list[CellCriterion]]:
@@ -275,13 +280,16 @@ async def town_names(session: AsyncSession) -> dict[str, str]:
 
 
 async def link_files(session: AsyncSession, cell_id: int, role: str, file_ids: Sequence[str], *,
-                     replace: bool) -> None:
-    """Record which files a cell names (its evidence, or its inspections' photos)."""
-    if replace:
+                     replace: bool, new: bool = False) -> None:
+    """Record which files a cell names (its evidence, or its inspections' photos); ``new``: the cell was
+    created in this transaction, so it names none yet."""
+    if new:
+        present: set[str] = set()
+    elif replace:
         await session.execute(
             delete(CellFile).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
         )
-        present: set[str] = set()
+        present = set()
     else:
         result = await session.execute(
             select(col(CellFile.file_id)).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
