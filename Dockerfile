@@ -22,7 +22,7 @@ RUN groupadd --system --gid 10001 zwc && useradd --system --uid 10001 --gid zwc 
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=zwc:zwc /srv/zwc /srv/zwc
 WORKDIR /srv/zwc
-USER zwc
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status == 200 else 1)"]

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings
@@ -145,6 +146,9 @@ def token_list() -> None:
                    f"{t.revoked_at.isoformat() if t.revoked_at else '-'}\t{t.name}")
 
 
+PREPARE_LOCK_KEY = 0x7A77_6370_7265_7061  # "zwc prepa" as a 63-bit number
+
+
 def prepare_database() -> str | None:
     """Upgrade to head, seed an empty catalogue, and mint a bootstrap admin token if there is none.
 
@@ -161,6 +165,9 @@ def prepare_database() -> str | None:
     migrations.upgrade(settings.database_url)
 
     async def work(session: AsyncSession) -> str | None:
+        if session.get_bind().dialect.name == "postgresql":
+            # Replicas started together: one seeds and mints, the others then find it done.
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PREPARE_LOCK_KEY})
         if await catalogue_is_empty(session):
             await run_seed(session, Actor.system())
         if await tokens.count(session) > 0:

@@ -196,6 +196,25 @@ def test_prepare_database_mints_the_bootstrap_token_once(empty_database_url: str
     assert counts(empty_database_url)["indicators"] == 48
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_replicas_preparing_an_empty_database_at_once_upgrade_seed_and_mint_once(empty_database_url: str) -> None:
+    """Several `zwc serve` replicas starting together (docker/compose.yaml without its migrate service):
+    migrations and the preparation each take an advisory lock, so one does the work and the rest find it
+    done."""
+    script = "from app.cli import prepare_database; print(prepare_database() is not None)"
+    env = {**os.environ, "ZWC_DATABASE_URL": empty_database_url, "ZWC_LOG_LEVEL": "WARNING"}
+    python = str(Path(ZWC).parent / "python")
+    replicas = [subprocess.Popen([python, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(3)]
+    outcomes = [replica.communicate(timeout=120) for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], [err[-2000:] for _, err in outcomes]
+    assert sorted(out.strip() for out, _ in outcomes) == ["False", "False", "True"]  # one minted the token
+    (head,) = head_revisions()
+    assert query(empty_database_url, "SELECT version_num FROM alembic_version") == [(head,)]
+    assert query(empty_database_url, "SELECT department, name FROM api_tokens") == [("lead", "bootstrap admin")]
+    assert counts(empty_database_url)["indicators"] == 48
+
+
 def test_serve_on_an_empty_database_prints_a_working_admin_token(empty_database_url: str, tmp_path: Path) -> None:
     """The README's flow: start on an empty database, read the token, read indicators with it."""
     env = {**os.environ, "ZWC_DATABASE_URL": empty_database_url, "ZWC_FILES_DIR": str(tmp_path / "files")}

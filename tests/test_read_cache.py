@@ -312,3 +312,13 @@ async def test_on_sqlite_there_is_no_cache_and_reads_are_exact(app: Any, client:
 async def test_the_cache_can_be_switched_off(settings: Any) -> None:
     async with serving(settings, read_cache=False) as (application, _):
         assert application.state.read_cache is None
+
+
+@POSTGRES_ONLY
+async def test_the_listener_can_bypass_pgbouncer(settings: Any) -> None:
+    """Behind PgBouncer in transaction pooling the listener connects to PostgreSQL itself."""
+    direct = settings.database_url.replace("127.0.0.1", "localhost")
+    async with serving(settings, database_listen_url=direct) as (application, _):
+        assert application.state.read_cache.watch.conninfo == direct
+    async with serving(settings) as (application, _):
+        assert application.state.read_cache.watch.conninfo == settings.database_url

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_SQLITE_URL
     database_read_url: str | None = None
+    database_listen_url: str | None = Field(default=None, description="Where the read cache listens for data "
+                                            "version notifications: PostgreSQL itself when ZWC_DATABASE_URL "
+                                            "names PgBouncer in transaction pooling, which cannot keep a LISTEN "
+                                            "(default: ZWC_DATABASE_URL).")
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)

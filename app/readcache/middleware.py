@@ -92,7 +92,8 @@ class ReadCache:
     def for_database(cls, settings: Settings, database: Database) -> ReadCache | None:
         """The application's read cache, told of the database's committed writes; None when switched off
         or on SQLite."""
-        watch = DataVersionWatch.for_database(settings.database_url, database.engine) if settings.read_cache else None
+        listen_url = settings.database_listen_url or settings.database_url
+        watch = DataVersionWatch.for_database(listen_url, database.engine) if settings.read_cache else None
         if watch is None:
             return None
         database.on_write_commit.append(watch.written)
