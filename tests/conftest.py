@@ -37,7 +37,10 @@ from app.readcache.middleware import ReadCache
 POSTGRES_ADMIN_URL = os.environ.get("ZWC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("ZWC_REQUIRE_POSTGRES") == "1"
 # The fault tests stop the PostgreSQL server: only `scripts/test-faults` (ZWC_FAULTS=1) collects them.
-collect_ignore = [] if os.environ.get("ZWC_FAULTS") == "1" else ["faults"]
+# Suites that need the machine to themselves or extra binaries; their scripts run them (scripts/test-faults,
+# scripts/test-scale), .ci/run after the parallel suite.
+collect_ignore = [suite for suite, flag in (("faults", "ZWC_FAULTS"), ("scale", "ZWC_SCALE"))
+                  if os.environ.get(flag) != "1"]
 RUN_ID = f"zwct_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 BACKENDS = ("sqlite", "postgresql")
 
