@@ -190,6 +190,16 @@ def serve(
     """Upgrade the schema, load the catalogue if empty, and serve (delivering webhooks in-process unless
     --no-worker; `zwc worker` can deliver them instead, and several deliverers never send an event twice)."""
     import os
+    import shutil
+    import signal
+    import sys
+    import tempfile
+
+    # Before anything imports prometheus_client: its workers then write their metrics to files that
+    # `/metrics` sums (app/core/metrics.py). A fresh directory per start, so no dead process's counts stay.
+    own_metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="zwc-metrics-")
 
     import uvicorn
 
@@ -205,10 +215,17 @@ def serve(
         typer.echo("It is shown this once; keep it safe:")
         typer.echo(secret)
         typer.echo("=" * 72)
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=True, server_header=False,
-                # JSON lines for uvicorn's own records too; its access log is replaced by the app's.
-                log_config=log_config(get_settings().log_level), access_log=False)
+    # uvicorn stops gracefully on SIGTERM and then raises it again: exit normally instead, so that the
+    # directory below is removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    proxy_headers=True, server_header=False,
+                    # JSON lines for uvicorn's own records too; its access log is replaced by the app's.
+                    log_config=log_config(get_settings().log_level), access_log=False)
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
 @cli.command("worker")

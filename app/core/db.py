@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from app.core import registry
+from app.core import metrics, registry
 from app.core.config import Settings
 
 
@@ -123,6 +123,7 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         assert registry.metadata.tables, "every table module is imported before the first session"
         engine = create_service_engine(settings.database_url, settings)
+        metrics.watch_pool(engine)
         return cls(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
 
     async def dispose(self) -> None:

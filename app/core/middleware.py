@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import metrics
 from app.core.i18n import preferred_language
 from app.core.problems import PROBLEM_MEDIA_TYPE, problem_body
 
@@ -86,6 +87,7 @@ class GuardMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        metrics.IN_PROGRESS.inc()
         try:
             await self._guarded(scope, receive, send_with_headers, request_id)
         except Exception as exc:
@@ -93,6 +95,8 @@ class GuardMiddleware:
             if not response_started:
                 await self._problem(scope, send_with_headers, 500, "internal_error", {"request_id": request_id})
         finally:
+            metrics.IN_PROGRESS.dec()
+            metrics.observe(scope, status, time.perf_counter() - started)
             self._log_request(scope, request_id, status, started, exc_type)
 
     async def _guarded(self, scope: Scope, receive: Receive, send_with_headers: Send, request_id: str) -> None:

@@ -67,7 +67,10 @@ class ApiRoute(APIRoute):
         takes_form = self.body_field is not None and isinstance(self.body_field.field_info, params.Form)
         expected = "multipart/form-data" if takes_form else "application/json"
 
+        operation_id = self.operation_id or self.unique_id
+
         async def checked_handler(request: Request) -> Response:
+            request.state.operation_id = operation_id  # the metrics' label (app/core/metrics.py)
             if request.method in _BODY_METHODS and _has_body(request):
                 content_type = request.headers.get("content-type", "")
                 ok = (

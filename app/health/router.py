@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core import metrics
 from app.core.db import Database
 from app.core.errors import ServiceUnavailable
 from app.core.migrations import head_revisions
@@ -54,3 +55,15 @@ async def readyz(request: Request) -> Health:
             headers={"Retry-After": retry_after},
         )
     return Health(status="ok")
+
+
+@router.get("/metrics", operation_id="getMetrics", response_class=Response, openapi_extra={"security": []},
+            responses={200: {"description": "Prometheus' text exposition format.",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       **problem_responses(405, public=True)})
+async def metrics_endpoint() -> Response:
+    """Prometheus metrics (no token; bind it to an internal network in production): requests by method,
+    operation and status, 5xx answers, latency histograms, requests in progress, database
+    connections in use, read-cache hits and rate-limit refusals. Under several workers, the sum over all."""
+    content, media_type = metrics.exposition()
+    return Response(content, media_type=media_type, headers={"Cache-Control": "no-store"})

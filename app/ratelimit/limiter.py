@@ -21,6 +21,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.errors import StorageError
 from sqlalchemy.engine import make_url
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.db import create_autocommit_engine
 from app.core.errors import TooManyRequests
@@ -92,6 +93,7 @@ class RateLimiter:
                 if not await self._count(limit, limit.key_for(identity)):
                     reset_at = await self.storage.get_expiry(limit.key_for(identity))
                     retry_after = max(1, math.ceil(reset_at - time.time()))
+                    metrics.RATE_LIMITED.inc()
                     raise TooManyRequests(limit=str(limit), retry_after=retry_after,
                                           headers={"Retry-After": str(retry_after)})
         except StorageError as exc:

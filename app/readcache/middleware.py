@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.service import remembered_caller
+from app.core import metrics
 from app.core.concurrency import none_match
 from app.core.config import Settings
 from app.core.db import Database
@@ -43,6 +44,7 @@ Headers = tuple[tuple[bytes, bytes], ...]
 
 @dataclass(frozen=True)
 class CachedRoute:
+    operation_id: str  # the route's, in the OpenAPI document (metrics label)
     path: re.Pattern[str]
     params: frozenset[str]
     scope: str | None  # the route's own RequireScope, besides a valid token
@@ -58,10 +60,10 @@ class CachedRoute:
 
 
 ROUTES = (
-    CachedRoute(re.compile(r"/v1/scores"), frozenset({"period", "include"}), scope=None),
-    CachedRoute(re.compile(r"/v1/indicators/[^/]+"), frozenset(), scope=None),
-    CachedRoute(re.compile(r"/v1/aggregates"), frozenset({"period", "as_of", "format"}), scope="aggregates:read",
-                conditional=True),
+    CachedRoute("getScores", re.compile(r"/v1/scores"), frozenset({"period", "include"}), scope=None),
+    CachedRoute("getIndicator", re.compile(r"/v1/indicators/[^/]+"), frozenset(), scope=None),
+    CachedRoute("getAggregates", re.compile(r"/v1/aggregates"), frozenset({"period", "as_of", "format"}),
+                scope="aggregates:read", conditional=True),
 )
 
 # Headers of a 304 (RFC 9110 §15.4.5): what the full path sends with it, nothing of the body.
@@ -128,6 +130,7 @@ class ReadCacheMiddleware:
         answer = cache.get(key, version)
         if answer is not None and await self._replay(route, answer, scope, receive, send):
             cache.hits += 1
+            metrics.READ_CACHE_HITS.labels(route.operation_id).inc()
             return
         await self.app(scope, receive, _recorder(route, cache, key, version, send))
 
@@ -144,7 +147,9 @@ class ReadCacheMiddleware:
             touch_interval_seconds=state.settings.token_touch_interval_seconds)
         if actor is None or (route.scope is not None and not actor.has_scope(route.scope)):
             return False
-        scope.setdefault("state", {})["actor"] = actor  # for the request's log record
+        request_state = scope.setdefault("state", {})
+        request_state["actor"] = actor  # for the request's log record
+        request_state["operation_id"] = route.operation_id  # for the metrics
         limiter: RateLimiter | None = state.rate_limiter
         if limiter is not None and actor.token_id is not None:
             try:
