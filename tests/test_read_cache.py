@@ -45,10 +45,11 @@ async def until(condition: Any, seconds: float = 5.0) -> None:
 
 
 @contextmanager
-def statements(application: Any) -> Iterator[list[str]]:
-    """The SQL statements the application's engine runs inside the block."""
+def statements(application: Any, *, replica: bool = False) -> Iterator[list[str]]:
+    """The SQL statements the application's engine (or its replica's) runs inside the block."""
     seen: list[str] = []
-    engine = application.state.database.engine.sync_engine
+    database = application.state.database
+    engine = (database.read_engine if replica else database.engine).sync_engine
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
@@ -322,3 +323,36 @@ async def test_the_listener_can_bypass_pgbouncer(settings: Any) -> None:
         assert application.state.read_cache.watch.conninfo == direct
     async with serving(settings) as (application, _):
         assert application.state.read_cache.watch.conninfo == settings.database_url
+
+
+@POSTGRES_ONLY
+async def test_an_answer_from_a_replica_behind_the_primary_is_never_kept(app: Any, settings: Any, reader: str,
+                                                                        nyj: str, reviewer: str) -> None:
+    """With ZWC_DATABASE_READ_URL the figures are read from the replica, which may lag: an answer computed
+    at an older data version than the one the primary notified is passed on but not kept. The "replica"
+    here is a copy of the database that never catches up (tests/scale/test_replica.py has a real one)."""
+    from tests.conftest import postgres_url, scratch_postgres_database
+
+    await app.state.database.engine.dispose()  # CREATE DATABASE … TEMPLATE needs the source unused
+    source = settings.database_url.rsplit("/", 1)[1]
+    with scratch_postgres_database(template=source) as replica:
+        async with serving(settings, database_read_url=postgres_url(replica)) as (application, http), \
+                watching(application) as cache:
+            assert await rate_row(http, reader) == NOTHING
+            assert await rate_row(http, reader) == NOTHING
+            assert cache.hits == 1  # replica and primary agree: kept and replayed
+            before = cache.watch.current
+            await approve_rate(http, nyj, reviewer)  # on the primary
+            await until(lambda: cache.watch.current is not None and cache.watch.current != before)
+            for _ in range(2):
+                with statements(application) as on_primary, statements(application, replica=True) as on_replica:
+                    assert await rate_row(http, reader) == NOTHING  # the replica has not replayed it
+                assert on_replica != []
+                # On the primary, at most the watch re-reading the version after the approval.
+                assert [sql for sql in on_primary if "max(outbox_events.id)" not in sql] == []
+            assert cache.hits == 1
+            assert not any(key[0] == "/v1/scores" and answer.version == cache.watch.current
+                           for key, answer in cache.answers.items())
+            approved = await http.get("/v1/submissions", headers=bearer(reviewer))
+            assert approved.status_code == 200  # everything else reads the primary
+            assert [item["status"] for item in approved.json()["items"]] == ["approved"]

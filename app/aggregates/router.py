@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from app.aggregates import export, service
 from app.aggregates.schemas import AggregatesOut
 from app.auth.dependencies import RequireScope
 from app.core.actor import Actor
 from app.core.concurrency import none_match
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.openapi import problem_responses
 from app.core.routing import ApiRoute
 from app.core.timeutil import utcnow
@@ -51,7 +51,8 @@ def _representation(format_: str | None, accept: str | None) -> Literal["json", 
 @router.get("", response_model=AggregatesOut, operation_id="getAggregates",
             responses={**problem_responses(422), **_REPRESENTATIONS})
 async def get_aggregates(
-    _caller: AggregatesReader, session: SessionDep, period: PeriodQuery, as_of: AsOfQuery = None,
+    request: Request, _caller: AggregatesReader, session: ReadSessionDep, period: PeriodQuery,
+    as_of: AsOfQuery = None,
     format_: Annotated[Literal["json", "csv", "xlsx"] | None, Query(
         alias="format", description="Overrides `Accept`: `json`, `csv` or `xlsx`.")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -65,7 +66,8 @@ async def get_aggregates(
     until an approved value, a definition or the registry changes."""
     now = utcnow()
     resolved, as_of = scores.resolve(period, as_of, now)
-    pull = await service.aggregates(session, resolved, as_of, now)
+    version = request.state.data_version = await scores.data_version(session)  # for the read cache
+    pull = await service.aggregates(session, resolved, as_of, now, version)
     document = pull.document
     representation = _representation(format_, accept)
     etag = pull.etag(representation)

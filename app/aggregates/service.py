@@ -41,13 +41,15 @@ class Pull:
 _pulls: VersionedCache[Pull] = VersionedCache(CACHE_SIZE)
 
 
-async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime) -> Pull:
-    """The figures of a period (as they stand, or stood at ``as_of``), stamped ``generated_at=now``."""
+async def aggregates(session: AsyncSession, period: Period, as_of: datetime | None, now: datetime,
+                     version: scores.DataVersion) -> Pull:
+    """The figures of a period (as they stand, or stood at ``as_of``) at ``version`` (the session's current
+    data version), stamped ``generated_at=now``."""
     async def compute() -> Pull:
         document = await _compute(session, period, as_of, now)
         return Pull(document, _digest(document))
 
-    pull = await _pulls.get(session, (period.label, as_of), await scores.data_version(session), compute)
+    pull = await _pulls.get(session, (period.label, as_of), version, compute)
     return Pull(pull.document.model_copy(update={"generated_at": now}), pull.digest)
 
 

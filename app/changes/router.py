@@ -10,7 +10,7 @@ from app.auth.dependencies import RequireScope
 from app.changes import service
 from app.changes.schemas import ChangePage
 from app.core.actor import Actor
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.openapi import problem_responses
 from app.core.pagination import PageDep
 from app.core.routing import ApiRoute
@@ -58,7 +58,7 @@ for that indicator and period until a later `submission.approved` for the same s
 )
 async def list_changes(
     _caller: FeedReader,
-    session: SessionDep,
+    session: ReadSessionDep,
     response: Response,
     page: PageDep,  # `limit`, and `cursor` as another name for `after`
     after: Annotated[str | None, Query(

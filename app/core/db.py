@@ -115,6 +115,9 @@ class Database:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # A streaming replica for the read-only heavy endpoints (ZWC_DATABASE_READ_URL), if any.
+    read_engine: AsyncEngine | None = None
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Called with the tables (or ANY_TABLE) a request's unit of work inserted into or deleted from, after
     # it committed them (the read cache's invalidation).
     on_write_commit: list[Callable[[frozenset[str]], None]] = field(default_factory=list)
@@ -124,10 +127,18 @@ class Database:
         assert registry.metadata.tables, "every table module is imported before the first session"
         engine = create_service_engine(settings.database_url, settings)
         metrics.watch_pool(engine)
-        return cls(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+        read_engine = None
+        if settings.database_read_url:
+            read_engine = create_service_engine(settings.database_read_url, settings)
+            metrics.watch_pool(read_engine)
+        return cls(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+                   read_engine=read_engine,
+                   read_sessionmaker=async_sessionmaker(read_engine) if read_engine is not None else None)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
 
 
 _WRITTEN = "zwc_written"  # session.info: the tables a transaction inserted into or deleted from
@@ -176,3 +187,25 @@ async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+
+
+async def _read_only(request: Request, primary: SessionDep) -> AsyncIterator[AsyncSession]:
+    """For endpoints that only read, and read much: a session on the replica when ZWC_DATABASE_READ_URL
+    names one, else the request's own session. The request's other work (authenticating, counting the
+    token's use) stays on the primary, and an endpoint that writes never takes this dependency.
+
+    A replica lags its primary by the time to replay; these endpoints' answers carry the data version
+    they were computed at, so that the read cache never keeps an answer older than the version it knows
+    (app/readcache/middleware.py)."""
+    database: Database = request.app.state.database
+    if database.read_sessionmaker is None:
+        yield primary
+        return
+    async with database.read_sessionmaker() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()  # nothing to keep: it only read
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_only, scope="function")]

@@ -132,7 +132,7 @@ class ReadCacheMiddleware:
             cache.hits += 1
             metrics.READ_CACHE_HITS.labels(route.operation_id).inc()
             return
-        await self.app(scope, receive, _recorder(route, cache, key, version, send))
+        await self.app(scope, receive, _recorder(route, cache, key, version, scope, send))
 
     @staticmethod
     async def _replay(route: CachedRoute, answer: Answer, scope: Scope, receive: Receive, send: Send) -> bool:
@@ -170,8 +170,8 @@ def _route(scope: Scope) -> CachedRoute | None:
     return next((route for route in ROUTES if route.path.fullmatch(path)), None)
 
 
-def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: Version, send: Send) -> Callable[
-        [Message], Any]:
+def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: Version, scope: Scope,
+              send: Send) -> Callable[[Message], Any]:
     """A ``send`` that passes every message on and keeps the answer if it may be replayed: a 200 (or, for
     conditional routes, its ETag as a 304) in one body message, while the data version it was asked at
     is still current when it ends."""
@@ -185,6 +185,10 @@ def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: Version, 
         await send(message)
         if (start is None or message["type"] != "http.response.body" or message.get("more_body")
                 or cache.watch.current != version):
+            return
+        # An answer computed at another version (a replica behind its primary) is not kept under this one.
+        computed_at = scope.get("state", {}).get("data_version")
+        if computed_at is not None and computed_at != version:
             return
         answer = _answer(route, version, *start, message.get("body", b""))
         if answer is not None:

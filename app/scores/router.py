@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from app.auth.dependencies import Caller
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep
 from app.core.openapi import problem_responses
 from app.core.pagination import PageDep, encode_cursor
 from app.core.routing import ApiRoute
@@ -28,18 +28,19 @@ AsOfQuery = Annotated[AwareDatetime | None, Query(
 
 
 @router.get("", response_model=ScoresOut, operation_id="getScores", responses=problem_responses(422))
-async def get_scores(_caller: Caller, session: SessionDep, period: PeriodQuery,
+async def get_scores(request: Request, _caller: Caller, session: ReadSessionDep, period: PeriodQuery,
                      include: IncludeQuery = "approved", as_of: AsOfQuery = None) -> Response:
     """How far Xinmi is from its targets for a period: every indicator's score with its status, inputs and
     formula, each category's and the overall weighted mean with coverage (SPEC §6). A monthly or quarterly
     indicator counts in a longer period with its latest value inside it."""
     resolved, as_of = service.resolve(period, as_of, utcnow())
-    return Response(await scores_json(session, resolved, include, as_of), media_type="application/json")
+    version = request.state.data_version = await service.data_version(session)  # for the read cache
+    return Response(await scores_json(session, resolved, include, as_of, version), media_type="application/json")
 
 
 @router.get("/departments", response_model=ScorecardsOut, operation_id="getDepartmentScorecards",
             responses=problem_responses(400, 422))
-async def get_department_scorecards(request: Request, _caller: Caller, session: SessionDep, page: PageDep,
+async def get_department_scorecards(request: Request, _caller: Caller, session: ReadSessionDep, page: PageDep,
                                     period: PeriodQuery, include: IncludeQuery = "approved",
                                     as_of: AsOfQuery = None) -> ScorecardsOut:
     """Per department that leads indicators: their scores and weighted mean, completeness (values expected

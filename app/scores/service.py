@@ -79,7 +79,10 @@ class Board:
                 for code in CATEGORIES]
 
 
-async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+DataVersion = tuple[int, int, int]
+
+
+async def data_version(session: AsyncSession) -> DataVersion:
     """Grows with every committed change a board can depend on (see the repository)."""
     return await repository.data_version(session)
 

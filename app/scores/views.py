@@ -52,9 +52,10 @@ _documents: VersionedCache[bytes] = VersionedCache(64)
 
 
 async def scores_json(session: AsyncSession, period: Period, include: service.Include,
-                      as_of: datetime | None) -> bytes:
-    """The scores document as JSON, rendered once per data version: most reads find nothing changed."""
+                      as_of: datetime | None, version: service.DataVersion) -> bytes:
+    """The scores document as JSON at ``version`` (the session's current data version), rendered once per
+    data version: most reads find nothing changed."""
     async def render() -> bytes:
         return scores_out(await service.board(session, period, include, as_of)).model_dump_json().encode()
 
-    return await _documents.get(session, (period.label, include, as_of), await service.data_version(session), render)
+    return await _documents.get(session, (period.label, include, as_of), version, render)
