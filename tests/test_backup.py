@@ -22,7 +22,9 @@ from tests.test_cells import PASSING, today
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
-TABLES = sorted({*metadata.tables, "alembic_version"})
+# Every table but the rate-limit counters: unlogged, written in batches by their own pool at any moment,
+# and worth nothing after a restore (decision 0016).
+TABLES = sorted({*metadata.tables, "alembic_version"} - {"rate_limit_counters"})
 
 
 def fingerprint(url: str) -> dict[str, tuple[int, str]]:

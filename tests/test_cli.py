@@ -320,3 +320,46 @@ def test_serve_without_worker_leaves_delivery_to_zwc_worker(tmp_path: Path) -> N
         process.terminate()
         process.wait(timeout=20)
         receiver.close()
+
+
+# ------------------------------------------------------------------------------------------ shutdown
+
+
+def test_sigterm_lets_a_request_in_flight_finish_then_exits_cleanly(empty_database_url: str, tmp_path: Path) -> None:
+    """`docker stop` (SIGTERM): the server stops taking connections, finishes the request it is reading,
+    answers it, and exits with status 0 (issue 8, item 3)."""
+    import json
+    import socket
+
+    process, base, admin, _ = _start_serve(tmp_path, empty_database_url, "--no-worker")
+    port = int(base.rsplit(":", 1)[1])
+    minted = httpx.post(f"{base}/v1/departments/jyj/tokens", json={"scopes": ["cells:write"]},
+                        headers={"Authorization": f"Bearer {admin}"}, timeout=10)
+    assert minted.status_code == 201, minted.text
+    body = json.dumps({"type": "school", "name": "停机测试学校", "town": "qingpingjie",
+                       "address": "青屏大街 8 号"}, ensure_ascii=False).encode()
+    head = (f"POST /v1/cells HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {minted.json()['token']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(head + body[:10])  # the request is in flight: half its body sent
+            time.sleep(0.3)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert process.poll() is None  # still running: waiting for the request to finish
+            with pytest.raises(httpx.ConnectError):  # and no longer taking new connections
+                httpx.get(f"{base}/healthz", timeout=2)
+            connection.sendall(body[10:])
+            answer = b""
+            while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < 2:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert query(empty_database_url, "SELECT status FROM cells WHERE name = '停机测试学校'") == [("applied",)]
