@@ -193,6 +193,11 @@ async def test_a_kept_answer_is_refused_to_whom_the_full_path_refuses(app: Any, 
                                         headers=bearer("zwc_" + "x" * 43)), 401, "token_unknown")
         assert_problem(await client.get("/v1/scores", params={"period": "2024"},
                                         headers={"Authorization": "Basic abc"}), 401, "token_malformed")
+        # Two Authorization headers: the first counts, as on the full path, even when the second is a
+        # token this process remembers.
+        assert_problem(await client.get("/v1/scores", params={"period": "2024"}, headers=[
+            ("Authorization", "Bearer zwc_" + "y" * 43), ("Authorization", f"Bearer {reader}")]),
+            401, "token_unknown")
         assert cache.hits == hits
 
         # Revoked through this process: refused at once.

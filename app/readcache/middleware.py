@@ -55,7 +55,7 @@ class CachedRoute:
         names = [name for name, _ in pairs]
         if len(set(names)) != len(names) or not self.params.issuperset(names):
             return None
-        accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
+        accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")  # the first
         return scope["path"], tuple(sorted(pairs)), accept
 
 
@@ -136,7 +136,9 @@ class ReadCacheMiddleware:
 
     @staticmethod
     async def _replay(route: CachedRoute, answer: Answer, scope: Scope, receive: Receive, send: Send) -> bool:
-        headers = dict(scope["headers"])
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name, value)  # the first of repeated headers, as the full path reads them
         if route.conditional and not (answer.etag and none_match(
                 headers.get(b"if-none-match", b"").decode("latin-1"), answer.etag)):
             return False
