@@ -44,6 +44,8 @@ async def test_requests_are_counted_by_operation_and_status(app: Any, client: ht
     assert (await client.get("/v1/indicators/9.9.99", headers=bearer(token))).status_code == 404
     assert (await client.get("/v1/indicators/2.2.01")).status_code == 401
     assert (await client.get("/no/such/path")).status_code == 404
+    assert (await client.request("BREW", "/v1/indicators/2.2.01", headers=bearer(token))).status_code == 405
+    assert (await client.get("/openapi.json")).status_code == 200
     after = await scrape(client)
 
     def grew(name: str, **labels: str) -> float:
@@ -54,6 +56,8 @@ async def test_requests_are_counted_by_operation_and_status(app: Any, client: ht
     assert grew("zwc_http_requests_total", **route, status="404") == 1
     assert grew("zwc_http_requests_total", **route, status="401") == 1
     assert grew("zwc_http_requests_total", method="GET", operation="unmatched", status="404") == 1
+    assert grew("zwc_http_requests_total", method="OTHER", operation="unmatched", status="405") == 1
+    assert grew("zwc_http_requests_total", method="GET", operation="/openapi.json", status="200") == 1
     assert grew("zwc_http_request_duration_seconds_count", **route) == 5
     assert grew("zwc_http_request_duration_seconds_bucket", **route, le="+Inf") == 5
     assert grew("zwc_http_errors_total", **route, status="500") == 0

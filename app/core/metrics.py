@@ -36,13 +36,24 @@ READ_CACHE_HITS = Counter("zwc_read_cache_hits", "Reads answered from the read c
 RATE_LIMITED = Counter("zwc_rate_limited", "Requests refused with 429 by the per-token rate limit.")
 
 
+_DOCUMENT_PATHS = frozenset({"/docs", "/redoc", "/openapi.json"})  # served, but not operations of the API
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def operation_of(scope: Scope) -> str:
-    """The OpenAPI operation that answered (`ApiRoute` and the read cache name it), else UNMATCHED."""
-    return str(scope.get("state", {}).get("operation_id") or UNMATCHED)
+    """The OpenAPI operation that answered (`ApiRoute` and the read cache name it), the documentation's
+    path, else UNMATCHED."""
+    operation = scope.get("state", {}).get("operation_id")
+    if operation:
+        return str(operation)
+    path = scope.get("path", "")
+    return path if path in _DOCUMENT_PATHS else UNMATCHED
 
 
 def observe(scope: Scope, status: int, seconds: float) -> None:
-    method, operation = scope.get("method", ""), operation_of(scope)
+    # A method nobody uses is one series, not one per invented name.
+    method = scope.get("method", "") if scope.get("method") in _METHODS else "OTHER"
+    operation = operation_of(scope)
     REQUESTS.labels(method, operation, str(status)).inc()
     if status >= 500:
         ERRORS.labels(method, operation, str(status)).inc()
