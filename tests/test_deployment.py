@@ -53,9 +53,9 @@ def test_every_service_has_an_image_a_command_a_health_check_and_its_dependencie
     services = compose["services"]
     for name, service in services.items():
         assert service.get("image"), name
+        assert service.get("command"), name
         if name in OUR_IMAGE:
             assert service["image"] == "zwc-api:local", name
-            assert service.get("command"), name
         if name in LONG_RUNNING:
             assert service["healthcheck"]["test"], name
             assert service["restart"] == "unless-stopped", name
