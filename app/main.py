@@ -45,7 +45,33 @@ indicators, what departments report against them, scores, and zero-waste cell ce
 
 Every `/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`
 with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
+
+Guides: [versioning policy](/guides/VERSIONING.md) · [operations](/guides/OPERATIONS.md) ·
+[performance](/guides/PERFORMANCE.md) · [reliability](/guides/RELIABILITY.md).
 """
+
+
+TAGS: list[dict[str, str]] = [
+    {"name": "auth", "description": "Tokens and the calling token (令牌): who you are, minting and revoking."},
+    {"name": "departments", "description": "City departments (部门) that lead, report and review."},
+    {"name": "indicators", "description": "The 48 construction indicators (建设指标) and their versioned "
+                                          "definitions."},
+    {"name": "submissions", "description": "What departments report (填报) per indicator and period: drafts, "
+                                           "submission, review (审核), revisions, Excel round trip."},
+    {"name": "scores", "description": "How far Xinmi is from its targets (评分): per indicator, category, "
+                                      "overall, and per department."},
+    {"name": "aggregates", "description": "Zhengzhou's pull (市级汇总): every approved figure of a period, "
+                                          "with an ETag for conditional pulls."},
+    {"name": "changes", "description": "The change feed (变更流): every event in commit order, by cursor."},
+    {"name": "webhooks", "description": "Signed pushes of events to subscribers (推送), with retries."},
+    {"name": "cells", "description": "Zero-waste cells (无废细胞): applications, evaluations, certificates, "
+                                     "inspections, quotas."},
+    {"name": "files", "description": "Evidence files (佐证材料) and inspection photos."},
+    {"name": "audit", "description": "The audit trail (审计日志) of every change."},
+    {"name": "public", "description": "What anyone may read without a token: the certificate check behind a "
+                                      "plaque's QR code (证书查验)."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics, for operators (运维)."},
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,  # bearer tokens only; no OAuth flow to return from
         servers=[{"url": "/", "description": "This server"}],
+        openapi_tags=TAGS,
         license_info={"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
         contact={"name": "Xinmi Zero-Waste City Leading Group Office"},
     )
