@@ -11,6 +11,7 @@ RUN pip install --requirement requirements/lock.txt
 COPY pyproject.toml README.md alembic.ini ./
 COPY app app
 COPY migrations migrations
+COPY docs docs
 # Editable install: the `zwc` entry point, with migrations found beside the package.
 RUN pip install --no-deps --editable .
 

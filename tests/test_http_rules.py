@@ -648,3 +648,22 @@ async def test_start_up_tunes_the_garbage_collector_unless_told_not_to(settings:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+VERSIONING_GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "VERSIONING.md").read_text(encoding="utf-8")
+
+
+async def test_the_guides_are_served_as_markdown_and_linked_from_the_docs(client: httpx.AsyncClient) -> None:
+    policy = await client.get("/guides/VERSIONING.md")
+    assert policy.status_code == 200
+    assert policy.headers["content-type"] == "text/markdown; charset=utf-8"
+    assert policy.text.startswith("# Versioning policy / 版本策略")
+    assert policy.text == VERSIONING_GUIDE
+    description = (await client.get("/openapi.json")).json()["info"]["description"]
+    for name in ("VERSIONING.md", "OPERATIONS.md"):
+        assert f"(/guides/{name})" in description
+        assert (await client.get(f"/guides/{name}")).status_code == 200
+    # Only the files of docs/ itself, by name: no other path, no traversal.
+    assert_problem(await client.get("/guides/NOPE.md"), 404, "not_found")
+    for name in ("..%2FREADME.md", "decisions%2F0001-psycopg3-driver.md", "%2Fetc%2Fpasswd"):
+        assert_problem(await client.get(f"/guides/{name}"), 404, "route_not_found")

@@ -14,7 +14,10 @@ import re
 
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+
+from app.core.errors import NotFound
+from app.core.migrations import PROJECT_ROOT
 
 ASSETS = "https://cdn.jsdelivr.net"
 NO_ICON = "data:,"
@@ -66,4 +69,22 @@ def docs_router(*, openapi_url: str, title: str) -> APIRouter:
     async def redoc_page() -> HTMLResponse:
         return redoc
 
+    @router.get("/guides/{name}")
+    async def guide(name: str) -> Response:
+        """A guide of docs/ as Markdown (the versioning policy, operations…), linked from the description."""
+        text = GUIDES.get(name)
+        if text is None:
+            raise NotFound(entity="guide", id=name)
+        return Response(text, media_type="text/markdown; charset=utf-8")
+
     return router
+
+
+def _guides() -> dict[str, str]:
+    """The Markdown files directly in docs/, read once: names come from this listing, never from a path."""
+    folder = PROJECT_ROOT / "docs"
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.md"))} \
+        if folder.is_dir() else {}
+
+
+GUIDES = _guides()

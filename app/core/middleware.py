@@ -84,6 +84,9 @@ class GuardMiddleware:
                     headers.append((b"content-security-policy", API_CSP))
                 if path.startswith("/v1") and b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))
+                # A deprecated operation (app/core/deprecation.py) says so on every answer.
+                for key, value in scope["state"].get("deprecation_headers", {}).items():
+                    headers.append((key.lower().encode(), value.encode()))
                 message["headers"] = headers
             await send(message)
 
