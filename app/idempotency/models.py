@@ -31,7 +31,8 @@ class IdempotencyKey(SQLModel, table=True):
                         name="response_status_range"),
         # Keys are kept at least 24 hours (SPEC §5 "Idempotency").
         *per_dialect("kept_24_hours", postgresql="expires_at >= created_at + interval '24 hours'",
-                     sqlite="expires_at >= datetime(created_at, '+24 hours')"),
+                     # Both sides through julianday(): SQLite's date functions round to the millisecond.
+                     sqlite="julianday(expires_at) >= julianday(created_at, '+24 hours')"),
     )
 
     token_id: int = Field(sa_column=Column(Integer, ForeignKey("api_tokens.id"), primary_key=True))
