@@ -23,7 +23,7 @@ from app.core.db import Database
 from app.core.docs import docs_router
 from app.core.logging import configure_logging
 from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
-from app.core.openapi import add_problem_schemas
+from app.core.openapi import add_problem_schemas, mark_binary_uploads
 from app.core.problems import install_exception_handlers
 from app.core.runtime import tune_garbage_collector
 from app.departments.router import router as departments_router
@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi_with_problems() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schemas(original_openapi())
+            app.openapi_schema = mark_binary_uploads(add_problem_schemas(original_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi_with_problems  # type: ignore[method-assign]

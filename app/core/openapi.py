@@ -65,3 +65,13 @@ def add_problem_schemas(schema: dict[str, Any]) -> dict[str, Any]:
     schemas.update(problem.pop("$defs", {}))
     schemas["Problem"] = problem
     return schema
+
+
+def mark_binary_uploads(schema: dict[str, Any]) -> dict[str, Any]:
+    """Uploaded file fields as `format: binary` besides OpenAPI 3.1's `contentMediaType`: client generators
+    that only know the former (openapi-python-client, among others) otherwise send the file as text."""
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        for field in component.get("properties", {}).values():
+            if field.get("type") == "string" and field.get("contentMediaType") == "application/octet-stream":
+                field.setdefault("format", "binary")
+    return schema
