@@ -278,5 +278,21 @@ def openapi(
         typer.echo(f"wrote {output}")
 
 
+@cli.command("errors")
+def error_codes(
+    output: Annotated[str | None, typer.Option(help="Write to this file instead of standard output.")] = None,
+) -> None:
+    """Print (or write) the catalogue of problem codes (docs/ERRORS.md)."""
+    from pathlib import Path
+
+    from app.core.error_catalogue import markdown
+
+    if output is None:
+        typer.echo(markdown(), nl=False)
+    else:
+        Path(output).write_text(markdown(), encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
 def main() -> None:
     cli()

@@ -46,7 +46,8 @@ indicators, what departments report against them, scores, and zero-waste cell ce
 Every `/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`
 with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
 
-Guides: [versioning policy](/guides/VERSIONING.md) · [operations](/guides/OPERATIONS.md) ·
+Guides: [problem codes](/guides/ERRORS.md) · [versioning policy](/guides/VERSIONING.md) ·
+[operations](/guides/OPERATIONS.md) ·
 [performance](/guides/PERFORMANCE.md) · [reliability](/guides/RELIABILITY.md).
 """
 
