@@ -266,16 +266,10 @@ def openapi(
 ) -> None:
     """Print (or write) the OpenAPI document the service serves."""
     import json
-    from pathlib import Path
 
     from app.main import openapi_document
 
-    document = json.dumps(openapi_document(), ensure_ascii=False, indent=2) + "\n"
-    if output is None:
-        typer.echo(document, nl=False)
-    else:
-        Path(output).write_text(document, encoding="utf-8")
-        typer.echo(f"wrote {output}")
+    _print_or_write(json.dumps(openapi_document(), ensure_ascii=False, indent=2) + "\n", output)
 
 
 @cli.command("errors")
@@ -283,14 +277,18 @@ def error_codes(
     output: Annotated[str | None, typer.Option(help="Write to this file instead of standard output.")] = None,
 ) -> None:
     """Print (or write) the catalogue of problem codes (docs/ERRORS.md)."""
-    from pathlib import Path
-
     from app.core.error_catalogue import markdown
 
+    _print_or_write(markdown(), output)
+
+
+def _print_or_write(document: str, output: str | None) -> None:
+    from pathlib import Path
+
     if output is None:
-        typer.echo(markdown(), nl=False)
+        typer.echo(document, nl=False)
     else:
-        Path(output).write_text(markdown(), encoding="utf-8")
+        Path(output).write_text(document, encoding="utf-8")
         typer.echo(f"wrote {output}")
 
 

@@ -47,8 +47,7 @@ Every `/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 `app
 with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
 
 Guides: [problem codes](/guides/ERRORS.md) · [versioning policy](/guides/VERSIONING.md) ·
-[operations](/guides/OPERATIONS.md) ·
-[performance](/guides/PERFORMANCE.md) · [reliability](/guides/RELIABILITY.md).
+[operations](/guides/OPERATIONS.md) · [performance](/guides/PERFORMANCE.md) · [reliability](/guides/RELIABILITY.md).
 """
 
 

@@ -15,6 +15,14 @@ import pytest
 ZWC = str(Path(sys.executable).with_name("zwc"))
 
 
+def run_checked(command: list[str], env: Mapping[str, str] | None = None, timeout: float = 300) -> str:
+    """Run a command to its end; answers its standard output, or fails the test with its output's tail."""
+    result = subprocess.run(command, env=None if env is None else dict(env), capture_output=True, text=True,
+                            timeout=timeout, check=False)
+    assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
+    return result.stdout
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.servers import ZWC, start_serve
+from tests.servers import ZWC, run_checked, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS_VENV = ROOT / ".venv-clients" / "bin"
@@ -21,28 +20,22 @@ CLIENTS_VENV = ROOT / ".venv-clients" / "bin"
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
-def _run(command: list[str], **kwargs: object) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, **kwargs)  # type: ignore[call-overload]
-    assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
-    return str(result.stdout)
-
-
 def test_a_generated_python_client_runs_the_integrators_scenario(database_url: str, tmp_path: Path) -> None:
     generator = CLIENTS_VENV / "openapi-python-client"
     assert generator.exists(), "run ./scripts/test-clients first: it makes .venv-clients"
-    _run([str(generator), "generate", "--path", str(ROOT / "openapi" / "openapi.json"),
+    run_checked([str(generator), "generate", "--path", str(ROOT / "openapi" / "openapi.json"),
           "--output-path", str(tmp_path / "zwc_client"), "--meta", "none"])
     env = {**os.environ, "ZWC_DATABASE_URL": database_url, "ZWC_FILES_DIR": str(tmp_path / "files"),
            "ZWC_WEBHOOK_ALLOW_PRIVATE": "1", "ZWC_WEBHOOK_POLL_SECONDS": "0.2", "ZWC_LOG_LEVEL": "WARNING"}
-    tokens = {name: _run([ZWC, "token", "create", "--department", department, "--scope", scope],
-                         env=env).split()[-1]
+    tokens = {name: run_checked([ZWC, "token", "create", "--department", department, "--scope", scope],
+                         env).split()[-1]
               for name, department, scope in (("nyj", "nyj", "submissions:write"),
                                               ("lead", "lead", "submissions:review"),
                                               ("zzwf", "zzwf", "aggregates:read"), ("jyj", "jyj", "cells:write"))}
     process, base = start_serve(env, stdout=tmp_path / "serve.log")  # delivers webhooks in-process
     try:
-        output = _run([str(CLIENTS_VENV / "python"), str(ROOT / "tests" / "clients" / "python" / "scenario.py"),
-                       base, json.dumps(tokens)], env={**os.environ, "PYTHONPATH": str(tmp_path)})
+        output = run_checked([str(CLIENTS_VENV / "python"), str(ROOT / "tests" / "clients" / "python" / "scenario.py"),
+                       base, json.dumps(tokens)], {**os.environ, "PYTHONPATH": str(tmp_path)})
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -280,23 +280,24 @@ async def town_names(session: AsyncSession) -> dict[str, str]:
 
 
 async def link_files(session: AsyncSession, cell_id: int, role: str, file_ids: Sequence[str], *,
-                     replace: bool, new: bool = False) -> None:
-    """Record which files a cell names (its evidence, or its inspections' photos); ``new``: the cell was
-    created in this transaction, so it names none yet."""
-    if new:
-        present: set[str] = set()
-    elif replace:
+                     replace: bool) -> None:
+    """Record which files a cell names (its evidence, or its inspections' photos)."""
+    if replace:
         await session.execute(
             delete(CellFile).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
         )
-        present = set()
+        present: set[str] = set()
     else:
         result = await session.execute(
             select(col(CellFile.file_id)).where(col(CellFile.cell_id) == cell_id, col(CellFile.role) == role)
         )
         present = set(result.scalars())
-    session.add_all(CellFile(cell_id=cell_id, file_id=file_id, role=role)
-                    for file_id in dict.fromkeys(file_ids) if file_id not in present)
+    await add_file_links(session, cell_id, role, [file_id for file_id in file_ids if file_id not in present])
+
+
+async def add_file_links(session: AsyncSession, cell_id: int, role: str, file_ids: Sequence[str]) -> None:
+    """Links of a cell to files it does not name yet (a cell created in this transaction names none)."""
+    session.add_all(CellFile(cell_id=cell_id, file_id=file_id, role=role) for file_id in dict.fromkeys(file_ids))
     await session.flush()
 
 

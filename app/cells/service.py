@@ -140,7 +140,7 @@ async def create(session: AsyncSession, actor: Actor, body: CellCreate, now: dat
     session.add(cell)
     await session.flush()
     assert cell.id is not None
-    await repository.link_files(session, cell.id, "evidence", _file_ids(cell.evidence), replace=True, new=True)
+    await repository.add_file_links(session, cell.id, "evidence", _file_ids(cell.evidence))
     record(session, actor, action="cell.applied", entity="cell", entity_id=str(cell.id), after=snapshot(cell))
     await emit(session, "cell.applied", entity="cell", entity_id=str(cell.id), data={**event_data(cell),
                                                                                "at": now.isoformat()})

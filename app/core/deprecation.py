@@ -40,6 +40,6 @@ def deprecated(*, since: datetime, sunset: datetime, successor: str | None = Non
 
     async def mark(request: Request) -> None:
         # Read by the outermost middleware, so that 4xx problems carry them too.
-        request.scope.setdefault("state", {})["deprecation_headers"] = headers
+        request.state.deprecation_headers = headers
 
     return Depends(mark)

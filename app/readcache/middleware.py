@@ -36,7 +36,8 @@ from app.core.db import Database
 from app.core.errors import TooManyRequests
 from app.core.problems import problem_response
 from app.ratelimit.limiter import RateLimiter
-from app.readcache.watch import DataVersionWatch, Version
+from app.readcache.watch import DataVersionWatch
+from app.scores.repository import DataVersion
 
 Key = tuple[str, tuple[tuple[str, str], ...], bytes]
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -72,7 +73,7 @@ _NOT_MODIFIED_HEADERS = (b"etag", b"cache-control", b"vary", b"content-location"
 
 @dataclass(frozen=True)
 class Answer:
-    version: Version
+    version: DataVersion
     status: int
     headers: Headers
     body: bytes
@@ -101,7 +102,7 @@ class ReadCache:
         database.on_write_commit.append(watch.written)
         return cls(watch)
 
-    def get(self, key: Key, version: Version) -> Answer | None:
+    def get(self, key: Key, version: DataVersion) -> Answer | None:
         answer = self.answers.get(key)
         if answer is None or answer.version != version:
             return None
@@ -172,7 +173,7 @@ def _route(scope: Scope) -> CachedRoute | None:
     return next((route for route in ROUTES if route.path.fullmatch(path)), None)
 
 
-def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: Version, scope: Scope,
+def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: DataVersion, scope: Scope,
               send: Send) -> Callable[[Message], Any]:
     """A ``send`` that passes every message on and keeps the answer if it may be replayed: a 200 (or, for
     conditional routes, its ETag as a 304) in one body message, while the data version it was asked at
@@ -199,7 +200,7 @@ def _recorder(route: CachedRoute, cache: ReadCache, key: Key, version: Version, 
     return recording_send
 
 
-def _answer(route: CachedRoute, version: Version, status: int, headers: Headers, body: bytes) -> Answer | None:
+def _answer(route: CachedRoute, version: DataVersion, status: int, headers: Headers, body: bytes) -> Answer | None:
     etag = next((value.decode("latin-1") for name, value in headers if name == b"etag"), None)
     if any(name == b"set-cookie" for name, _ in headers) or len(body) > ReadCache.MAX_BODY_BYTES:
         return None

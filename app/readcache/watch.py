@@ -21,11 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import ANY_TABLE
-from app.scores.repository import data_version_query
+from app.scores.repository import DataVersion, data_version_query
 
 logger = logging.getLogger("zwc.readcache")
 
-Version = tuple[int, int, int]
 CHANNEL = "zwc_data_version"
 WATCHED_TABLES = frozenset({"outbox_events", "indicator_versions", "cell_quota_changes"})  # as the triggers
 APPLICATION_NAME = "zwc-data-version"  # how operators (and tests) find the listener in pg_stat_activity
@@ -38,7 +37,7 @@ class DataVersionWatch:
     def __init__(self, conninfo: str, engine: AsyncEngine) -> None:
         self.conninfo = conninfo
         self.engine = engine
-        self.current: Version | None = None
+        self.current: DataVersion | None = None
         self._epoch = 0  # bumped by every event that makes a version being read possibly out of date
         self._listening = False
         self._sql = str(data_version_query().compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]

@@ -187,6 +187,9 @@ async def department_names(session: AsyncSession, codes: Collection[str]) -> dic
     return {code: (name_zh, name_en) for code, name_zh, name_en in result}
 
 
+DataVersion = tuple[int, int, int]
+
+
 def data_version_query() -> Select[int, int, int]:
     """Three maxima (index-only lookups) that grow with every change the figures can depend on: outbox
     events (approvals, reopenings, revisions, certificates), indicator versions (new indicators too), and
@@ -199,6 +202,6 @@ def data_version_query() -> Select[int, int, int]:
     )
 
 
-async def data_version(session: AsyncSession) -> tuple[int, int, int]:
+async def data_version(session: AsyncSession) -> DataVersion:
     row = (await session.execute(data_version_query())).one()
     return int(row[0]), int(row[1]), int(row[2])

@@ -79,7 +79,7 @@ class Board:
                 for code in CATEGORIES]
 
 
-DataVersion = tuple[int, int, int]
+DataVersion = repository.DataVersion
 
 
 async def data_version(session: AsyncSession) -> DataVersion:

@@ -27,14 +27,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.servers import ZWC, free_port, start_serve
+from tests.factories import bearer
+from tests.servers import ZWC, free_port, run_checked, start_serve
+from tests.test_cells import PASSING
 from tests.test_webhooks import Receiver, verify_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_URL = os.environ.get("ZWC_SCALE_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PASSING = [{"criterion": "organization", "points": 15}, {"criterion": "source_reduction", "points": 20},
-           {"criterion": "sorting", "points": 20}, {"criterion": "utilization", "points": 15},
-           {"criterion": "education", "points": 5}, {"criterion": "highlights", "points": 5}]  # 80: the pass score
 
 
 @dataclass
@@ -59,22 +58,12 @@ class Stack:
         return [index for index, log in enumerate(self.server_logs) if marker in log.read_text()]
 
 
-def bearer(token: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **extra}
-
-
 def wait_until(check: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"not true within {seconds} s")
         time.sleep(0.05)
-
-
-def _run(*command: str, env: dict[str, str]) -> str:
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
 
 
 def _start_pgbouncer(directory: Path, database: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -162,15 +151,15 @@ def stack() -> Iterator[Stack]:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         env = {**os.environ, "ZWC_DATABASE_URL": direct, "ZWC_LOG_LEVEL": "INFO"}
-        _run(ZWC, "db", "upgrade", env=env)
-        _run(ZWC, "seed", env=env)
+        run_checked([ZWC, "db", "upgrade"], env)
+        run_checked([ZWC, "seed"], env)
         tokens = {}
         for name, department, scopes in (("zzwf", "zzwf", ["aggregates:read"]), ("nyj", "nyj", ["submissions:write"]),
                                          ("lead", "lead", ["submissions:review"]), ("jyj", "jyj", ["cells:write"]),
                                          ("sthj", "sthj", ["cells:review"])):
             scope_args = [arg for scope in scopes for arg in ("--scope", scope)]
-            tokens[name] = _run(ZWC, "token", "create", "--department", department, *scope_args,
-                                env=env).split()[-1]
+            tokens[name] = run_checked([ZWC, "token", "create", "--department", department, *scope_args],
+                                       env).split()[-1]
         pgbouncer, pgbouncer_port = _start_pgbouncer(_made(directory, "pgbouncer"), database)
         processes.append(pgbouncer)
         pooled = make_url(direct).set(host="127.0.0.1", port=pgbouncer_port).render_as_string(hide_password=False)

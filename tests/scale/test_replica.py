@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.servers import ZWC, free_port
+from tests.servers import ZWC, free_port, run_checked
 
 PG_BIN = Path("/usr/lib/postgresql") / sorted(os.listdir("/usr/lib/postgresql"))[-1] / "bin"
 
@@ -44,12 +44,6 @@ def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
-def _run(command: list[str], env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False, env=env)
-    assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
-    return result.stdout
-
-
 def _query(url: str, sql: str) -> Any:
     engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     try:
@@ -62,7 +56,7 @@ def _query(url: str, sql: str) -> Any:
 
 def _start(data: Path, port: int, log: Path, socket_dir: Path) -> None:
     options = f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1"
-    _run(_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"))
+    run_checked(_as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"))
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +69,19 @@ def replication() -> Iterator[Replication]:
     primary_port, standby_port = free_port(), free_port()
     started: list[Path] = []
     try:
-        _run(_as_postgres(str(PG_BIN / "initdb"), "-D", str(primary), "--auth=trust", "-U", "postgres"))
+        run_checked(_as_postgres(str(PG_BIN / "initdb"), "-D", str(primary), "--auth=trust", "-U", "postgres"))
         _start(primary, primary_port, directory / "primary.log", directory)
         started.append(primary)
-        _run(_as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres",
-                          "-D", str(standby), "-R", "-X", "stream"))
+        run_checked(_as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port),
+                                 "-U", "postgres", "-D", str(standby), "-R", "-X", "stream"))
         _start(standby, standby_port, directory / "standby.log", directory)
         started.append(standby)
         primary_url = f"postgresql://postgres@127.0.0.1:{primary_port}/zwc"
         standby_url = f"postgresql://postgres@127.0.0.1:{standby_port}/zwc"
         _query(f"postgresql://postgres@127.0.0.1:{primary_port}/postgres", "CREATE DATABASE zwc")
         env = {**os.environ, "ZWC_DATABASE_URL": primary_url}
-        _run([ZWC, "db", "upgrade"], env=env)
-        _run([ZWC, "seed"], env=env)
+        run_checked([ZWC, "db", "upgrade"], env)
+        run_checked([ZWC, "seed"], env)
         yield Replication(primary=primary_url, standby=standby_url, directory=directory)
     finally:
         for data in reversed(started):
@@ -112,7 +106,7 @@ async def client(replication: Replication) -> AsyncIterator[httpx.AsyncClient]:
 
 def token(replication: Replication, department: str, scope: str) -> str:
     env = {**os.environ, "ZWC_DATABASE_URL": replication.primary}
-    return _run([ZWC, "token", "create", "--department", department, "--scope", scope], env=env).split()[-1]
+    return run_checked([ZWC, "token", "create", "--department", department, "--scope", scope], env).split()[-1]
 
 
 async def test_an_approval_reaches_the_aggregates_through_the_replica(replication: Replication,
