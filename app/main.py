@@ -24,6 +24,7 @@ from app.core.docs import docs_router
 from app.core.logging import configure_logging
 from app.core.middleware import GuardMiddleware, ProblemCORSMiddleware
 from app.core.openapi import add_problem_schemas, mark_binary_uploads
+from app.core.openapi_examples import add_examples
 from app.core.problems import install_exception_handlers
 from app.core.runtime import tune_garbage_collector
 from app.departments.router import router as departments_router
@@ -46,7 +47,13 @@ indicators, what departments report against them, scores, and zero-waste cell ce
 Every `/v1` call needs `Authorization: Bearer <token>`. Errors are RFC 9457 `application/problem+json`
 with a stable `code`; send `Accept-Language: zh-CN` for Chinese texts.
 
-Guides: [problem codes](/guides/ERRORS.md) · [versioning policy](/guides/VERSIONING.md) ·
+Guides (指南), English · 中文: [quick start](/guides/QUICKSTART.md) · [快速上手](/guides/QUICKSTART.zh-CN.md) ·
+[authentication and scopes](/guides/AUTHENTICATION.md) · [认证与权限](/guides/AUTHENTICATION.zh-CN.md) ·
+[submission workflow and Excel](/guides/SUBMISSIONS.md) · [填报流程](/guides/SUBMISSIONS.zh-CN.md) ·
+[Zhengzhou's platform](/guides/ZHENGZHOU.md) · [郑州市平台对接](/guides/ZHENGZHOU.zh-CN.md) ·
+[mobile apps](/guides/MOBILE.md) · [移动端对接](/guides/MOBILE.zh-CN.md) ·
+[scoring method](/guides/SCORING.md) · [评分方法](/guides/SCORING.zh-CN.md) ·
+[problem codes / 错误码](/guides/ERRORS.md) · [versioning policy](/guides/VERSIONING.md) ·
 [operations](/guides/OPERATIONS.md) · [performance](/guides/PERFORMANCE.md) · [reliability](/guides/RELIABILITY.md).
 """
 
@@ -124,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi_with_problems() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = mark_binary_uploads(add_problem_schemas(original_openapi()))
+            app.openapi_schema = add_examples(mark_binary_uploads(add_problem_schemas(original_openapi())))
         return app.openapi_schema
 
     app.openapi = openapi_with_problems  # type: ignore[method-assign]

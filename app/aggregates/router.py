@@ -54,10 +54,13 @@ async def get_aggregates(
     request: Request, _caller: AggregatesReader, session: ReadSessionDep, period: PeriodQuery,
     as_of: AsOfQuery = None,
     format_: Annotated[Literal["json", "csv", "xlsx"] | None, Query(
-        alias="format", description="Overrides `Accept`: `json`, `csv` or `xlsx`.")] = None,
+        alias="format", description="Output format (输出格式): `json`, `csv` (UTF-8 with BOM, one row per "
+                                    "indicator) or `xlsx`; overrides `Accept`. Without it, an `Accept` naming "
+                                    "`text/csv` but not `application/json` gives CSV, else JSON.")] = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-    if_none_match: Annotated[str | None, Header(description="An ETag of an earlier pull: 304 while the "
-                                                            "figures are unchanged.")] = None,
+    if_none_match: Annotated[str | None, Header(description="The `ETag` of an earlier pull (实体标签) of the "
+                                                            "same period and format: 304 while the figures are "
+                                                            "unchanged.")] = None,
 ) -> Any:
     """Xinmi's figures for a period (`aggregates:read`), for Zhengzhou's platform: region 410183, every
     indicator of the catalogue (nulls where there is no approved value) with numerator and denominator

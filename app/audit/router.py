@@ -22,10 +22,14 @@ async def list_audit_events(
     _caller: AdminCaller,
     session: SessionDep,
     page: PageDep,
-    entity: Annotated[str | None, Query(max_length=32, description="e.g. `indicator`, `token`.")] = None,
-    entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    department: Annotated[str | None, Query(max_length=16, description="Acting department.")] = None,
-    action: Annotated[str | None, Query(max_length=64, description="e.g. `indicator.revised`.")] = None,
+    entity: Annotated[str | None, Query(max_length=32, description="Only this kind of object (对象类型), "
+                                        "e.g. `indicator`, `token`.")] = None,
+    entity_id: Annotated[str | None, Query(max_length=64, description="Only this object key (对象编号), e.g. "
+                                           "`1.4.02`; combine with `entity`.")] = None,
+    department: Annotated[str | None, Query(max_length=16, description="Only writes by this department "
+                                            "(操作部门), by code.")] = None,
+    action: Annotated[str | None, Query(max_length=64, description="Only this action (操作类型), e.g. "
+                                        "`indicator.revised`.")] = None,
 ) -> Page[AuditEventOut]:
     """Every write, oldest first (`admin`): who (department, token), what, when, before and after."""
     position = page.position("audit_events", int)

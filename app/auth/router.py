@@ -12,12 +12,15 @@ from app.core.openapi import problem_responses
 from app.core.pagination import Page, PageDep, page_of
 from app.core.routing import ApiRoute
 from app.departments import service as departments
+from app.departments.router import DepartmentCode
 from app.departments.schemas import DepartmentOut
 from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(tags=["auth"], route_class=ApiRoute)
 
-TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1,
+                              description="The token's id (令牌编号), as answered by `createToken` or listed by "
+                                          "`listTokens`.")]
 
 
 @router.get("/me", response_model=Me, operation_id="getMe", responses=problem_responses())
@@ -39,7 +42,12 @@ async def get_me(caller: Caller, session: SessionDep) -> Me:
              operation_id="createToken", dependencies=[Idempotent], tags=["departments"],
              responses=problem_responses(403, 404))
 async def create_token(
-    code: str, body: TokenCreate, session: SessionDep, caller: AdminCaller, request: Request, response: Response
+    code: DepartmentCode,
+    body: TokenCreate,
+    session: SessionDep,
+    caller: AdminCaller,
+    request: Request,
+    response: Response,
 ) -> TokenCreated:
     """Mint a token for a department (`admin`). The secret appears in this answer only."""
     minted = await service.mint(

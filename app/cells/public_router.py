@@ -21,8 +21,12 @@ router = APIRouter(prefix="/public", tags=["public"], route_class=ApiRoute,
 
 @router.get("/certificates/{certificate_no}", response_model=PublicCertificate, operation_id="checkCertificate",
             openapi_extra={"security": []}, responses=problem_responses(404, 422, 503, public=True))
-async def check_certificate(certificate_no: Annotated[str, Path(max_length=32)],
-                            session: SessionDep) -> PublicCertificate:
+async def check_certificate(
+    certificate_no: Annotated[str, Path(max_length=32, description="Certificate number (证书编号) as printed on the "
+                                                                   "plaque, e.g. `XM-WF-2026-SCH-0001`; an unknown "
+                                                                   "number answers 404.")],
+    session: SessionDep,
+) -> PublicCertificate:
     """Public check of a certificate number: the cell's name and type, and whether the certificate is
     `certified` (valid), `expired` (after `valid_until`, Asia/Shanghai) or `revoked`. Old numbers of a
     re-certified cell keep answering with their own status."""

@@ -43,10 +43,14 @@ router = APIRouter(tags=["cells"], route_class=ApiRoute, dependencies=[Depends(s
 
 CellsWrite = Annotated[Actor, Depends(RequireScope("cells:write"))]
 CellsReview = Annotated[Actor, Depends(RequireScope("cells:review"))]
-CellId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Year = Annotated[int, Path(ge=2016, le=2100)]
-EvaluationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-InspectionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+CellId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Cell id (无废细胞编号): the `id` answered by "
+                                                               "`POST /v1/cells` or `GET /v1/cells`.")]
+Year = Annotated[int, Path(ge=2016, le=2100, description="Calendar year (年度) of the quota, 2016–2100.")]
+EvaluationId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Evaluation id (评估记录编号) of this cell, as in "
+                                                                   "the `Location` of `evaluateCell`.")]
+InspectionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Inspection id (检查记录编号) of this cell, as in "
+                                                                   "the `Location` of `inspectCell`.")]
+TYPE_FILTER = "Cell-type code (无废细胞类型), e.g. `school`: only cells of this type (an unknown code matches none)."
 ETAG = {"ETag": {"description": "Strong ETag; send it as `If-Match` to edit.", "schema": {"type": "string"}}}
 
 
@@ -98,13 +102,19 @@ XLSX_LIST: dict[int | str, dict[str, Any]] = {
             responses={**problem_responses(), **XLSX_LIST})
 async def list_cells(
     caller: Caller, session: SessionDep, page: PageDep,
-    type_: Annotated[str | None, Query(alias="type", max_length=16)] = None,
-    status_: Annotated[CellStatus | None, Query(alias="status")] = None,
-    town: Annotated[str | None, Query(max_length=32)] = None,
-    year: Annotated[int | None, Query(ge=2016, le=2100, description="Created, or certified (current "
-                                                                    "certificate), in this year.")] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=16, description=TYPE_FILTER)] = None,
+    status_: Annotated[CellStatus | None, Query(
+        alias="status", description="Status (状态): only cells now in this one (`planned`, `applied`, `evaluated`, "
+                                    "`certified`, `expired` or `revoked`).")] = None,
+    town: Annotated[str | None, Query(max_length=32, description="Town code (乡镇(街道)), e.g. `chengguan`: only "
+                                                                 "cells in this town (an unknown code matches "
+                                                                 "none).")] = None,
+    year: Annotated[int | None, Query(ge=2016, le=2100, description="Calendar year (年度), 2016–2100: only cells "
+                                                                    "created in it, or whose current certificate "
+                                                                    "was issued in it (Asia/Shanghai).")] = None,
     format_: Annotated[Literal["json", "xlsx"], Query(
-        alias="format", description="`xlsx`: every matching cell (not one page) as an Excel workbook.")] = "json",
+        alias="format", description="Answer format (导出格式): `json` (default, one page) or `xlsx`: every matching "
+                                    "cell (not one page) as an Excel workbook.")] = "json",
 ) -> Page[CellOut] | Response:
     """Every cell, oldest first. `year` keeps cells created in that year or whose current certificate
     was issued in it (Asia/Shanghai). `contact` is null unless the caller may see it.
@@ -140,8 +150,11 @@ async def list_cells(
                                                                    "town and type (`by=town`)."}})
 async def summarise_cells(
     _caller: Caller, session: SessionDep,
-    year: Annotated[int | None, Query(ge=2016, le=2100, description="Default: this year (Asia/Shanghai).")] = None,
-    by: Annotated[Literal["type", "town"], Query(description="`type` (default) or `town`: per town and type.")]
+    year: Annotated[int | None, Query(ge=2016, le=2100, description="Calendar year (统计年度), 2016–2100; default: "
+                                                                    "this year (Asia/Shanghai).")] = None,
+    by: Annotated[Literal["type", "town"], Query(description="Grouping (统计维度): `type` (default, per cell type, "
+                                                             "with quota and progress) or `town` (per town and "
+                                                             "type).")]
     = "type",
 ) -> Page[SummaryItem] | Page[TownSummaryItem]:
     """Per type: `planned` and `applied` (applied or evaluated) count cells in those statuses now;
@@ -170,7 +183,9 @@ async def get_cell(cell_id: CellId, caller: Caller, session: SessionDep, respons
               responses={**problem_responses(403, 404, 409, 412, 428), 200: {"headers": ETAG}})
 async def edit_cell(
     cell_id: CellId, body: CellPatch, caller: CellsWrite, session: SessionDep, response: Response,
-    if_match: Annotated[str | None, Header(description="The ETag last read.")] = None,
+    if_match: Annotated[str | None, Header(description="The cell's `ETag` as last read (实体标签), from `GET "
+                                                       "/v1/cells/{cell_id}` or the last write: required (428 "
+                                                       "without it, 412 when the cell has changed since).")] = None,
 ) -> CellOut:
     """Edit a `planned`, `applied` or `evaluated` cell (same rights as applying; `If-Match` required);
     certified, expired or revoked cells answer 409. `status: "applied"` applies for a planned cell."""
@@ -268,8 +283,13 @@ async def get_cell_inspection(cell_id: CellId, inspection_id: InspectionId, call
 
 @router.put("/cell-quotas/{year}/{type}", response_model=QuotaOut, operation_id="setCellQuota",
             responses=problem_responses(403))
-async def set_cell_quota(year: Year, cell_type: Annotated[str, Path(alias="type", max_length=16)], body: QuotaBody,
-                         caller: CellsReview, session: SessionDep) -> QuotaOut:
+async def set_cell_quota(
+    year: Year,
+    cell_type: Annotated[str, Path(alias="type", max_length=16, description="Cell-type code (无废细胞类型), e.g. "
+                                                                           "`scenic`; an unknown code answers 422 "
+                                                                           "`unknown_type`.")],
+    body: QuotaBody, caller: CellsReview, session: SessionDep,
+) -> QuotaOut:
     """The number of certified cells of a type that Zhengzhou assigns for a year (`cells:review`)."""
     quota = await progress.set_quota(session, caller, year, cell_type, body.quota, utcnow())
     return QuotaOut(year=quota.year, type=quota.type, quota=quota.quota, updated_at=quota.updated_at)

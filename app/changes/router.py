@@ -62,7 +62,8 @@ async def list_changes(
     response: Response,
     page: PageDep,  # `limit`, and `cursor` as another name for `after`
     after: Annotated[str | None, Query(
-        description="The `cursor` of the last item received; omit to start at the beginning.",
+        description="Feed cursor (变更游标): the `cursor` of the last item received, a non-negative integer; "
+                    "omit it to start at the beginning. Anything else is 400 `invalid_cursor`.",
         examples=["1042"])] = None,
 ) -> ChangePage:
     answer = await service.list_changes(session, after_id=service.parse_cursor(after, page.cursor), limit=page.limit)

@@ -8,23 +8,27 @@ from pydantic import BaseModel, Field
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str | int] = Field(description="Where: a body field path (e.g. `[\"items\", 0, \"value\"]`) or "
-                                             "`[\"query\", name]`.")
-    msg: str
-    type: str
+    loc: list[str | int] = Field(description="Where (错误位置): a body field path (e.g. `[\"items\", 0, \"value\"]`) "
+                                             "or `[\"query\", name]`.")
+    msg: str = Field(description="What is wrong, in the caller's language (错误说明).")
+    type: str = Field(description="Stable machine-readable kind of error (错误类型), e.g. `percent_range`.")
 
 
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
-    type: str = Field(examples=["urn:zwc:problem:not_found"])
-    title: str
-    status: int
-    detail: str
-    code: str = Field(description="Stable machine-readable error code.")
-    instance: str | None = None
-    request_id: str | None = None
-    errors: list[ValidationIssue] | None = None
+    type: str = Field(examples=["urn:zwc:problem:not_found"], description="`urn:zwc:problem:<code>` (问题类型).")
+    title: str = Field(description="Short summary in the caller's language (标题).")
+    status: int = Field(description="The HTTP status (状态码).")
+    detail: str = Field(description="What happened, in the caller's language (详情).")
+    code: str = Field(description="Stable machine-readable error code (错误码); see docs/ERRORS.md.")
+    instance: str | None = Field(default=None, description="The request's path (请求路径).")
+    request_id: str | None = Field(default=None, description="The `X-Request-ID` of the request (请求编号).")
+    errors: list[ValidationIssue] | None = Field(default=None, description="For validation: each issue (校验错误).")
+    existing_id: int | None = Field(default=None, description="With `submission_exists`: the id of the submission "
+                                                              "already there (已存在的填报编号).")
+    current_etag: str | None = Field(default=None, description="With `precondition_failed`: the current ETag "
+                                                               "(当前 ETag).")
 
 
 _DESCRIPTIONS = {

@@ -26,8 +26,9 @@ MAX_LIMIT = 500
 
 
 class Page(BaseModel, Generic[Item]):
-    items: list[Item]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    items: list[Item] = Field(description="This page's items (本页数据), in the list's order.")
+    next_cursor: str | None = Field(description="Cursor of the next page (下一页游标): pass it as `cursor`; "
+                                                "null on the last page.")
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ def page_of(
 
 
 def _page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (1–500).")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT,
+                                description="Page size (每页条数): at most this many items, 1–500.")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="Page cursor (分页游标): the `next_cursor` of the previous "
+                                                    "page, as given; omit it for the first page.")] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor)
 

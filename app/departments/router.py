@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from app.auth.dependencies import AdminCaller
 from app.core.db import SessionDep
@@ -12,6 +14,8 @@ from app.departments.schemas import DepartmentCreate, DepartmentOut
 from app.idempotency.dependencies import Idempotent
 
 router = APIRouter(prefix="/departments", tags=["departments"], route_class=ApiRoute)
+
+DepartmentCode = Annotated[str, Path(description="Department code (部门编码), e.g. `sthj`.")]
 
 
 @router.get("", response_model=Page[DepartmentOut], operation_id="listDepartments",
@@ -26,7 +30,7 @@ async def list_departments(session: SessionDep, page: PageDep) -> Page[Departmen
 
 @router.get("/{code}", response_model=DepartmentOut, operation_id="getDepartment",
             responses=problem_responses(404))
-async def get_department(code: str, session: SessionDep) -> DepartmentOut:
+async def get_department(code: DepartmentCode, session: SessionDep) -> DepartmentOut:
     """One department by its code."""
     return DepartmentOut.model_validate(await service.get(session, code))
 

@@ -19,7 +19,7 @@ from app.idempotency.dependencies import Idempotent
 router = APIRouter(prefix="/files", tags=["files"], route_class=ApiRoute)
 
 FileWriter = Annotated[Actor, Depends(RequireScope("submissions:write", "cells:write"))]
-FileId = Annotated[str, Path(description="The id answered by `uploadFile`.")]
+FileId = Annotated[str, Path(description="File id (文件编号), as answered by `uploadFile` (`POST /v1/files`).")]
 
 _STRING = {"schema": {"type": "string"}}
 UPLOADED: dict[int | str, dict[str, Any]] = {
@@ -41,7 +41,9 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
 @router.post("", response_model=FileOut, status_code=status.HTTP_201_CREATED, operation_id="uploadFile",
              dependencies=[Idempotent], responses={**problem_responses(403), **UPLOADED})
 async def upload_file(
-    file: Annotated[UploadFile, File(description="The file: JPEG, PNG, PDF or XLSX, recognised by content.")],
+    file: Annotated[UploadFile, File(description="The evidence file (佐证材料): JPEG, PNG, PDF or XLSX, "
+                                                 "recognised by its content; at most 20 MiB unless "
+                                                 "`ZWC_MAX_UPLOAD_BYTES` says otherwise.")],
     session: SessionDep,
     caller: FileWriter,
     request: Request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +20,8 @@ router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok"] = Field(description="Always `ok` (正常): the check passed; when `/readyz` fails it answers "
+                                              "503 problem+json instead.")
 
 
 @router.get("/healthz", response_model=Health, operation_id="getHealth",

@@ -95,8 +95,9 @@ async def idempotent_request(
     session: SessionDep,
     idempotency_key: Annotated[
         str | None,
-        Header(description="Makes a retried POST safe: the same key and body replay the first answer "
-                           "(kept 24 hours per token)."),
+        Header(description="Idempotency key (幂等键), 1–255 visible ASCII characters without spaces, e.g. a "
+                           "UUID: a retry with the same key and body replays the first answer (with "
+                           "`Idempotent-Replayed: true`); keys are kept 24 hours per token."),
     ] = None,
 ) -> AsyncIterator[None]:
     if idempotency_key is None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from app.auth.dependencies import IndicatorsAdminCaller
 from app.core.db import SessionDep
@@ -17,6 +17,8 @@ from app.indicators.schemas import Category, IndicatorCreate, IndicatorOut, Indi
 
 router = APIRouter(prefix="/indicators", tags=["indicators"], route_class=ApiRoute)
 
+IndicatorCode = Annotated[str, Path(description="Indicator code (指标编码), e.g. `1.4.02`.")]
+
 ETAG_HEADER = {"ETag": {"description": "Strong ETag of this definition version; send it as `If-Match`.",
                         "schema": {"type": "string"}}}
 
@@ -25,10 +27,13 @@ ETAG_HEADER = {"ETag": {"description": "Strong ETag of this definition version; 
 async def list_indicators(
     session: SessionDep,
     page: PageDep,
-    category: Annotated[Category | None, Query(description="First-level category.")] = None,
-    kind: Annotated[Kind | None, Query(description="`mandatory`, `optional` or `self_selected`.")] = None,
-    department: Annotated[str | None, Query(max_length=16, description="Lead or cooperating department.")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100, description="Text in code, names or group.")] = None,
+    category: Annotated[Category | None, Query(description="Only this first-level category (一级指标).")] = None,
+    kind: Annotated[Kind | None, Query(description="Only this kind (指标类型): `mandatory`, `optional` or "
+                                       "`self_selected`.")] = None,
+    department: Annotated[str | None, Query(max_length=16, description="Only indicators this department leads or "
+                                            "cooperates on (牵头或配合部门), by code.")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="Search text (关键词): a "
+                                   "case-insensitive part of the code, either name or the group.")] = None,
 ) -> Page[IndicatorOut]:
     """The catalogue (指标目录): each indicator's current definition, ordered by code."""
     position = page.position("indicators", str)
@@ -46,7 +51,7 @@ async def list_indicators(
 
 @router.get("/{code}", response_model=IndicatorOut, operation_id="getIndicator",
             responses={**problem_responses(404), 200: {"headers": ETAG_HEADER}})
-async def get_indicator(code: str, session: SessionDep, response: Response) -> IndicatorOut:
+async def get_indicator(code: IndicatorCode, session: SessionDep, response: Response) -> IndicatorOut:
     """One indicator's current definition, with its `ETag`."""
     out = await service.get(session, code)
     response.headers["ETag"] = service.etag(out)
@@ -55,7 +60,7 @@ async def get_indicator(code: str, session: SessionDep, response: Response) -> I
 
 @router.get("/{code}/versions", response_model=Page[IndicatorOut], operation_id="listIndicatorVersions",
             responses=problem_responses(404))
-async def list_indicator_versions(code: str, session: SessionDep, page: PageDep) -> Page[IndicatorOut]:
+async def list_indicator_versions(code: IndicatorCode, session: SessionDep, page: PageDep) -> Page[IndicatorOut]:
     """Every version of one indicator's definition, the current one included, newest first."""
     indicator = await repository.get_indicator(session, code)
     if indicator is None or indicator.id is None:
@@ -86,12 +91,13 @@ async def create_indicator(
 @router.patch("/{code}", response_model=IndicatorOut, operation_id="reviseIndicator",
               responses={**problem_responses(403, 404, 412, 428), 200: {"headers": ETAG_HEADER}})
 async def revise_indicator(
-    code: str,
+    code: IndicatorCode,
     body: IndicatorPatch,
     session: SessionDep,
     caller: IndicatorsAdminCaller,
     response: Response,
-    if_match: Annotated[str | None, Header(description="The ETag last read.")] = None,
+    if_match: Annotated[str | None, Header(description="The indicator's `ETag` as last read (实体标签): required "
+                                           "(428 without it); 412 when a newer version exists.")] = None,
 ) -> IndicatorOut:
     """Revise a definition (`indicators:admin`, `If-Match` required): every change is a new version,
     in force from `valid_from` (default now); earlier versions stay and keep scoring their periods."""

@@ -20,11 +20,18 @@ from app.scores.views import scores_json
 
 router = APIRouter(prefix="/scores", tags=["scores"], route_class=ApiRoute)
 
-PeriodQuery = Annotated[str, Query(max_length=7, description="`YYYY`, `YYYYQn` or `YYYY-MM`.",
-                                   examples=["2025"])]
-IncludeQuery = Annotated[service.Include, Query(description="`submitted` counts submitted values too.")]
+PeriodQuery = Annotated[str, Query(
+    max_length=7, description="Reporting period (统计周期): `YYYY`, `YYYYQn` or `YYYY-MM`, from 2016 up to the "
+                              "current period (Asia/Shanghai); 422 when malformed or not started. In a year, a "
+                              "monthly or quarterly indicator counts with its latest value inside it.",
+    examples=["2025"])]
+IncludeQuery = Annotated[service.Include, Query(
+    description="Which values count (计分口径): `approved` (default; only approved values, 审核通过) or "
+                "`submitted` (submitted values too, 含已提交待审核).")]
 AsOfQuery = Annotated[AwareDatetime | None, Query(
-    description="Answer as the scores stood at this moment (ISO 8601 with an offset), from the revision history.")]
+    description="Point in time (截至时点), ISO 8601 with an offset, not in the future: answer as the figures stood "
+                "at that moment, from the revision history; omit for now.",
+    examples=["2025-06-30T23:59:59+08:00"])]
 
 
 @router.get("", response_model=ScoresOut, operation_id="getScores", responses=problem_responses(422))

@@ -80,9 +80,12 @@ async def get_submission_template(caller: SubmissionsWrite, session: SessionDep)
              dependencies=[Idempotent], status_code=status.HTTP_201_CREATED,
              responses={**problem_responses(403), 200: {"model": BatchPreview, "description": "Dry run"}})
 async def import_submissions(
-    file: Annotated[UploadFile, File(description="The filled template (XLSX), or UTF-8 CSV with its header row.")],
+    file: Annotated[UploadFile, File(description="The filled template (填报模板): the XLSX of "
+                                                 "`GET /v1/submissions/template.xlsx`, or UTF-8 CSV whose first line "
+                                                 "names the columns.")],
     caller: SubmissionsWrite, session: SessionDep, lang: LanguageDep, request: Request, response: Response,
-    dry_run: Annotated[bool, Query(description="Validate and preview; write nothing.")] = False,
+    dry_run: Annotated[bool, Query(description="Trial run (预校验): check every filled row and answer 200 with the "
+                                               "previews; write nothing. Default false.")] = False,
 ) -> BatchCreated | BatchPreview:
     """Upload the filled template (`submissions:write`) as `multipart/form-data`, field `file`: the
     batch rules apply to its filled rows (rows without period, value, numerator and denominator are

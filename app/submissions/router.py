@@ -35,7 +35,10 @@ router = APIRouter(prefix="/submissions", tags=["submissions"], route_class=ApiR
 
 SubmissionsWrite = Annotated[Actor, Depends(RequireScope("submissions:write"))]
 SubmissionsReview = Annotated[Actor, Depends(RequireScope("submissions:review"))]
-SubmissionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+SubmissionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Submission id (填报记录 ID), the `id` of "
+                                                                  "`POST /v1/submissions` or of the list.")]
+DryRun = Annotated[bool, Query(description="Trial run (预校验): check every item and answer 200 with the previews; "
+                                           "write nothing. Default false.")]
 ETAG = {"ETag": {"description": "Strong ETag; send it as `If-Match` to edit.", "schema": {"type": "string"}}}
 
 
@@ -70,7 +73,7 @@ async def create_submission(body: SubmissionCreate, caller: SubmissionsWrite, se
 async def create_submissions_batch(
     body: BatchCreate, caller: SubmissionsWrite, session: SessionDep, lang: LanguageDep, request: Request,
     response: Response,
-    dry_run: Annotated[bool, Query(description="Validate and preview; write nothing.")] = False,
+    dry_run: DryRun = False,
 ) -> BatchCreated | BatchPreview:
     """Up to 500 submissions, all or nothing: if any item fails, nothing is written and the 422's
     `errors[].loc` starts with `["items", index]`. `dry_run=true` answers 200 with the previews."""
@@ -87,10 +90,16 @@ async def create_submissions_batch(
 @router.get("", response_model=Page[SubmissionOut], operation_id="listSubmissions", responses=problem_responses())
 async def list_submissions(
     caller: Caller, session: SessionDep, page: PageDep, lang: LanguageDep, request: Request,
-    indicator: Annotated[str | None, Query(max_length=32)] = None,
-    period: Annotated[str | None, Query(max_length=7)] = None,
-    department: Annotated[str | None, Query(max_length=16)] = None,
-    status_: Annotated[Status | None, Query(alias="status")] = None,
+    indicator: Annotated[str | None, Query(max_length=32, description="Only this indicator (指标编码), by exact "
+                                                                      "code, e.g. `1.4.03`.")] = None,
+    period: Annotated[str | None, Query(max_length=7, description="Only this reporting period (统计周期), by exact "
+                                                                  "label: `2025` does not include `2025Q1` or "
+                                                                  "`2025-01`.", examples=["2025"])] = None,
+    department: Annotated[str | None, Query(max_length=16, description="Only this reporting department's (填报部门), "
+                                                                       "by code, e.g. `sthj`.")] = None,
+    status_: Annotated[Status | None, Query(alias="status", description="Only this status (填报状态): `draft`, "
+                                                                        "`submitted`, `approved` or `returned`; "
+                                                                        "visibility still applies.")] = None,
 ) -> Page[SubmissionOut]:
     """Submissions the caller may see, oldest first: its own department's in every status; with
     `submissions:review`, all but other departments' drafts; otherwise approved ones only."""
@@ -119,7 +128,9 @@ async def get_submission(submission_id: SubmissionId, caller: Caller, session: S
 async def edit_submission(
     submission_id: SubmissionId, body: SubmissionPatch, caller: SubmissionsWrite, session: SessionDep,
     lang: LanguageDep, request: Request, response: Response,
-    if_match: Annotated[str | None, Header(description="The ETag last read.")] = None,
+    if_match: Annotated[str | None, Header(
+        description="The submission's `ETag` as last read (实体标签, from `GET` or an earlier answer); required: "
+                    "428 without it, 412 when it is no longer current.")] = None,
 ) -> SubmissionOut:
     """Edit a `draft` or `returned` submission of one's own department (`If-Match` required);
     `approved` answers 409 until the lead office reopens it."""

@@ -21,7 +21,8 @@ from app.webhooks.schemas import DeliveryOut, WebhookCreate, WebhookCreated, Web
 router = APIRouter(tags=["webhooks"], route_class=ApiRoute)
 
 Subscriber = Annotated[Actor, Depends(RequireScope("admin", "aggregates:read"))]
-WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+WebhookId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Webhook id (订阅 ID), the `id` of "
+                                                               "`POST /v1/webhooks` or of the list.")]
 LOCATION = {"Location": {"description": "The new webhook's URL.", "schema": {"type": "string"}}}
 
 DELIVERY_CONTRACT = f"""
