@@ -46,35 +46,21 @@ import pytest
 from app.core.config import Settings
 from app.webhooks.delivery import run_once
 from tests.factories import assert_problem, bearer, make_token
+from tests.guide_blocks import DOCS, Block, read_blocks
 from tests.servers import start_serve
 from tests.test_submissions import acted, create
 from tests.test_webhooks import Receiver
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 GUIDES = ("ZHENGZHOU.md", "ZHENGZHOU.zh-CN.md")
 MARK = "<!-- tested: tests/test_guide_zhengzhou.py -->"
-FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.M | re.S)
 GUIDE_NAMES = {"QUICKSTART", "AUTHENTICATION", "SUBMISSIONS", "ZHENGZHOU", "MOBILE", "SCORING", "ERRORS",
                "VERSIONING", "OPERATIONS"}
 NODE = shutil.which("node") or "/usr/bin/node"
 TOLERANCE = 300
 
 
-@dataclass(frozen=True)
-class Block:
-    lang: str
-    code: str
-    tested: bool
-
-
 def blocks(name: str) -> list[Block]:
-    text = (DOCS / name).read_text(encoding="utf-8")
-    found = []
-    for match in FENCE.finditer(text):
-        line_before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        found.append(Block(match.group(1), match.group(2), line_before.strip() == MARK))
-    assert text.count(MARK) == sum(block.tested for block in found), f"{name}: a mark not right above a block"
-    return found
+    return read_blocks(name, MARK)
 
 
 def guide_block(containing: str) -> str:
