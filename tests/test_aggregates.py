@@ -628,13 +628,22 @@ async def test_a_new_indicator_and_a_quota_change_the_figures(app: Any, client: 
 
     editor = await make_token(app, "lead", ["indicators:admin"])
     reviewer = await make_token(app, "lead", ["cells:review"])
-    before = await etag_of(client, puller, "2024")
+    this_year = THIS_YEAR
+    before, current = await etag_of(client, puller, "2024"), await etag_of(client, puller, this_year)
+    # Defined now: in force from now, so it is on this year's figures and not on 2024's (SPEC §6.1).
     assert (await client.post("/v1/indicators", headers=bearer(editor), json=NEW_INDICATOR)).status_code == 201
+    assert await etag_of(client, puller, "2024") == before
+    assert len((await pulled(client, puller, "2024"))["indicators"]) == 48
+    assert await etag_of(client, puller, this_year) != current
+    assert rows(await pulled(client, puller, this_year))["6.1.01"]["target"] == 80
+    # Defined in force from 2024: on 2024's figures.
+    backdated = {**NEW_INDICATOR, "code": "6.1.02", "valid_from": "2024-01-01T00:00:00+08:00"}
+    assert (await client.post("/v1/indicators", headers=bearer(editor), json=backdated)).status_code == 201
     after = await etag_of(client, puller, "2024")
     assert after != before
     body = await pulled(client, puller, "2024")
     assert len(body["indicators"]) == 49
-    assert rows(body)["6.1.01"]["target"] == 80
+    assert (rows(body)["6.1.02"]["target"], rows(body)["6.1.02"]["target_year"]) == (80, 2030)
     put = await client.put("/v1/cell-quotas/2024/school", json={"quota": 5}, headers=bearer(reviewer))
     assert put.status_code == 200, put.text
     assert await etag_of(client, puller, "2024") != after

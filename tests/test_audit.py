@@ -302,7 +302,7 @@ TAMPERING: list[tuple[str, str]] = [
     ("audit_events", "DELETE FROM audit_events WHERE id = 1"),
     ("audit_events", "DELETE FROM audit_events"),
     ("indicator_versions", "UPDATE indicator_versions SET weight = 2 WHERE id = 1"),
-    ("indicator_versions", "UPDATE indicator_versions SET target_value = NULL, target_year = NULL"),
+    ("indicator_versions", "UPDATE indicator_versions SET min_value = NULL, max_value = NULL"),
     ("indicator_versions", "DELETE FROM indicator_versions WHERE id = 1"),
     ("indicator_versions", "DELETE FROM indicator_versions"),
 ]

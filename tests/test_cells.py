@@ -6,7 +6,8 @@ tests/test_cells_field.py. Both reuse the helpers defined here.
 
 Reference data used (app/catalogue/data, checked by hand): `school` is jyj's, `scenic` wlj's; both pass
 at 80 and stay valid 3 years. School criteria: organization 15, source_reduction 25, sorting 20,
-utilization 20, disposal 10, education 10, highlights 10 (bonus). `disposal` does not apply to scenic.
+utilization 20, disposal 10, education 10, highlights 10 (bonus); every type has the same checklist,
+`disposal` included (every type totals 100).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TABLES = ("cells", "cell_evaluations", "certificates", "certificate_counters", "cell_inspections", "cell_quotas",
           "audit_events", "outbox_events")
 
+# Every type's checklist (code, max points, bonus), in the order the API lists it: bonus last, else by code.
+CHECKLIST = [("disposal", 10, False), ("education", 10, False), ("organization", 15, False), ("sorting", 20, False),
+             ("source_reduction", 25, False), ("utilization", 20, False), ("highlights", 10, True)]
 # 15 + 20 + 20 + 15 + 5 + 5 = 80: exactly the pass score.
 PASSING = [{"criterion": "organization", "points": 15}, {"criterion": "source_reduction", "points": 20},
            {"criterion": "sorting", "points": 20}, {"criterion": "utilization", "points": 15},
@@ -118,12 +122,13 @@ async def test_cell_types_list_every_type_with_its_criteria(client: httpx.AsyncC
     assert {k: v for k, v in school_type.items() if k != "criteria"} == {
         "code": "school", "name_zh": "无废学校", "name_en": "Zero-waste school", "responsible_department": "jyj",
         "pass_score": 80, "validity_years": 3}
-    assert [(c["code"], c["max_points"], c["bonus"]) for c in school_type["criteria"]] == [
-        ("disposal", 10, False), ("education", 10, False), ("organization", 15, False),
-        ("sorting", 20, False), ("source_reduction", 25, False), ("utilization", 20, False),
-        ("highlights", 10, True)]
+    assert [(c["code"], c["max_points"], c["bonus"]) for c in school_type["criteria"]] == CHECKLIST
     assert set(school_type["criteria"][0]) == {"code", "name_zh", "name_en", "max_points", "bonus"}
-    assert "disposal" not in [c["code"] for c in by_code["scenic"]["criteria"]]
+    # Every type has the whole checklist: 100 points (disposal included) and the 10-point bonus.
+    for cell_type in body["items"]:
+        assert [(c["code"], c["max_points"]) for c in cell_type["criteria"]] == [
+            (code, points) for code, points, _bonus in CHECKLIST], cell_type["code"]
+        assert sum(c["max_points"] for c in cell_type["criteria"] if not c["bonus"]) == 100
     first = await client.get("/v1/cell-types?limit=4", headers=bearer(jyj))
     second = await client.get(f"/v1/cell-types?limit=4&cursor={first.json()['next_cursor']}", headers=bearer(jyj))
     assert [t["code"] for t in second.json()["items"]] == ["hotel", "mall", "park", "scenic"]
@@ -266,12 +271,14 @@ async def test_refused_evaluations_store_nothing(app: Any, client: httpx.AsyncCl
     assert body["errors"][0]["loc"][-3:] == ["items", 0, "points"]
     assert_problem(await evaluate(client, reviewer, 999999), 404, "not_found")
     assert await stored_counts(app) == before
-    # `disposal` does not apply to scenic areas.
+    # A criterion of another checklist is unknown; `disposal` is on every type's, scenic areas' too.
     wlj = await make_token(app, "wlj", ["cells:write"])
     scenic = await applied(client, wlj, type="scenic", name="某景区", town="fuxishan")
-    body = assert_problem(await evaluate(client, reviewer, scenic["id"], [{"criterion": "disposal", "points": 1}]),
+    body = assert_problem(await evaluate(client, reviewer, scenic["id"], [{"criterion": "recycling", "points": 1}]),
                           422, "validation_failed")
     assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["items", 0, "criterion"], "unknown_criterion")]
+    full = await evaluate(client, reviewer, scenic["id"], [{"criterion": "disposal", "points": 10}])
+    assert (full.status_code, full.json()["total"]) == (201, 10)
 
 
 async def test_certify_below_the_pass_mark_or_without_evaluation(app: Any, client: httpx.AsyncClient, jyj: str,

@@ -79,15 +79,17 @@ async def test_quotas_and_the_summary(app: Any, client: httpx.AsyncClient) -> No
     assert response.status_code == 200, response.text
     by_type = {item["type"]: item for item in response.json()["items"]}
     assert len(by_type) == 10
-    assert by_type["school"] == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "revoked": 1,
-                                 "quota": 4, "progress": 0.25}
+    # Built to date (cumulative): 丙; 丁 was revoked.
+    assert by_type["school"] == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "cumulative": 1,
+                                 "revoked": 1, "quota": 4, "progress": 0.25}
     # The plan's three scenic areas are planned; no quota, so no progress.
-    assert by_type["scenic"] == {"type": "scenic", "planned": 3, "applied": 0, "certified": 0, "revoked": 0,
-                                 "quota": None, "progress": None}
+    assert by_type["scenic"] == {"type": "scenic", "planned": 3, "applied": 0, "certified": 0, "cumulative": 0,
+                                 "revoked": 0, "quota": None, "progress": None}
     # Nothing was certified or revoked last year, and its quota is not this year's.
     last = {i["type"]: i for i in (await client.get(f"/v1/cells/summary?year={year - 1}",
                                                     headers=bearer(jyj))).json()["items"]}
-    assert (last["school"]["certified"], last["school"]["revoked"], last["school"]["quota"]) == (0, 0, None)
+    assert (last["school"]["certified"], last["school"]["cumulative"], last["school"]["revoked"],
+            last["school"]["quota"]) == (0, 0, 0, None)
 
 
 async def test_files_named_by_cells_are_readable_by_those_who_may_read_them(app: Any,
@@ -162,7 +164,7 @@ async def test_the_summary_per_town(app: Any, client: httpx.AsyncClient) -> None
 
     response = await client.get(f"/v1/cells/summary?year={year}&by=town", headers=bearer(anyone))
     assert response.status_code == 200, response.text
-    fields = ("town", "type", "planned", "applied", "certified", "revoked")
+    fields = ("town", "type", "planned", "applied", "certified", "cumulative", "revoked")
 
     def rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         assert all(set(item) == set(fields) for item in items)
@@ -171,21 +173,22 @@ async def test_the_summary_per_town(app: Any, client: httpx.AsyncClient) -> None
     # The plan's scenic areas are planned in fuxishan, chengguan and micun; ordered by town, then type.
     assert response.json()["next_cursor"] is None
     assert rows(response.json()["items"]) == [
-        ("chengguan", "scenic", 1, 0, 0, 0),
-        ("fuxishan", "scenic", 1, 0, 0, 0),
-        ("micun", "scenic", 1, 0, 0, 0),
-        ("micun", "school", 0, 1, 0, 1),
-        ("qingpingjie", "school", 0, 1, 1, 0),
+        ("chengguan", "scenic", 1, 0, 0, 0, 0),
+        ("fuxishan", "scenic", 1, 0, 0, 0, 0),
+        ("micun", "scenic", 1, 0, 0, 0, 0),
+        ("micun", "school", 0, 1, 0, 0, 1),
+        ("qingpingjie", "school", 0, 1, 1, 1, 0),
     ]
     # Last year nothing was certified or revoked; planned and applied count the statuses now.
     last = await client.get(f"/v1/cells/summary?year={year - 1}&by=town", headers=bearer(anyone))
-    assert rows(last.json()["items"])[3:] == [("micun", "school", 0, 1, 0, 0), ("qingpingjie", "school", 0, 1, 0, 0)]
+    assert rows(last.json()["items"])[3:] == [("micun", "school", 0, 1, 0, 0, 0),
+                                              ("qingpingjie", "school", 0, 1, 0, 0, 0)]
 
     # The per-type answer is unchanged, and `by=type` is the default.
     by_type = await client.get(f"/v1/cells/summary?year={year}", headers=bearer(anyone))
     assert by_type.json() == (await client.get(f"/v1/cells/summary?year={year}&by=type",
                                                headers=bearer(anyone))).json()
     school = next(item for item in by_type.json()["items"] if item["type"] == "school")
-    assert school == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "revoked": 1, "quota": 4,
-                      "progress": 0.25}
+    assert school == {"type": "school", "planned": 0, "applied": 2, "certified": 1, "cumulative": 1, "revoked": 1,
+                      "quota": 4, "progress": 0.25}
     assert_problem(await client.get("/v1/cells/summary?by=city", headers=bearer(anyone)), 422, "validation_failed")

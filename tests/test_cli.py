@@ -68,13 +68,12 @@ def test_seed_on_an_empty_database_loads_the_whole_catalogue(empty_database_url:
     output = invoke("seed")
     assert "indicator.created: 48" in output
     found = counts(empty_database_url)
-    # 20 departments, 18 towns, 10 cell types, 7 criteria; 6 criteria apply to all 10 types and
-    # `disposal` to 5 of them: 65 links.
+    # 20 departments, 18 towns, 10 cell types, 7 criteria, every one of which applies to all 10 types: 70 links.
     assert found["departments"] == 20
     assert found["towns"] == 18
     assert found["cell_types"] == 10
     assert found["cell_criteria"] == 7
-    assert found["cell_type_criteria"] == 65
+    assert found["cell_type_criteria"] == 70
     # The plan's three named scenic areas, planned, applied for by wlj (the scenic type's department).
     assert found["cells"] == 3
     assert sorted(query(empty_database_url, "SELECT name, town, type, status, department FROM cells")) == [
@@ -109,7 +108,7 @@ def test_a_changed_catalogue_entry_becomes_a_new_version(
         result = []
         for entry in entries:
             if entry.body.code == "1.4.03":
-                body = entry.body.model_copy(update={"target": YearValue(year=2030, value=100.0)})
+                body = entry.body.model_copy(update={"targets": [YearValue(year=2030, value=100.0)]})
                 entry = loader.CatalogueIndicator(body=body, digest=loader.digest_of(body))
             result.append(entry)
         return result
@@ -117,8 +116,8 @@ def test_a_changed_catalogue_entry_becomes_a_new_version(
     monkeypatch.setattr(loader, "indicators", changed)
     assert "indicator.revised: 1" in invoke("seed")
     versions = query(database_url, """
-        SELECT v.version, v.target_year, v.target_value FROM indicator_versions v
-        JOIN indicators i ON i.id = v.indicator_id WHERE i.code = '1.4.03' ORDER BY v.version""")
+        SELECT v.version, m.year, m.value FROM indicator_versions v JOIN indicators i ON i.id = v.indicator_id
+        LEFT JOIN indicator_milestones m ON m.version_id = v.id WHERE i.code = '1.4.03' ORDER BY v.version""")
     assert versions == [(1, 2025, 99.5), (2, 2030, 100.0)]
     assert query(database_url, "SELECT latest_version FROM indicators WHERE code = '1.4.03'") == [(2,)]
     # Idempotent again with the changed catalogue.
@@ -133,12 +132,16 @@ def test_seed_keeps_revisions_made_through_the_api(database_url: str, use_databa
         connection.execute(text("""
             INSERT INTO indicator_versions (indicator_id, version, valid_from, name_zh, name_en, category,
                 group_name, kind, unit, value_type, direction, frequency, baseline_year, baseline_value,
-                target_year, target_value, lead_department, weight, definition, source, numerator_label,
+                min_value, max_value, lead_department, weight, definition, source, numerator_label,
                 denominator_label, provenance, catalogue_digest, created_at, created_by_token_id)
             SELECT indicator_id, 2, valid_from, name_zh, name_en, category, group_name, kind, unit, value_type,
-                direction, frequency, baseline_year, baseline_value, 2030, 42, lead_department, weight,
+                direction, frequency, baseline_year, baseline_value, min_value, max_value, lead_department, weight,
                 definition, source, numerator_label, denominator_label, provenance, NULL, created_at, NULL
             FROM indicator_versions WHERE indicator_id = (SELECT id FROM indicators WHERE code = '2.3.01')"""))
+        connection.execute(text("""
+            INSERT INTO indicator_milestones (version_id, year, value)
+            SELECT v.id, 2030, 42 FROM indicator_versions v JOIN indicators i ON i.id = v.indicator_id
+            WHERE i.code = '2.3.01' AND v.version = 2"""))
         connection.execute(text("UPDATE indicators SET latest_version = 2 WHERE code = '2.3.01'"))
     engine.dispose()
     assert invoke("seed").strip() == "catalogue up to date: nothing changed"

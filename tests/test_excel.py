@@ -178,9 +178,10 @@ async def test_one_bad_row_refuses_the_whole_file(app: Any, client: httpx.AsyncC
     body = assert_problem(response, 422, "validation_failed")
     found = [(error["loc"], error["row"], error["type"]) for error in body["errors"]]
     assert found == [
-        (["items", 1, "value"], 5, "percent_range"),
+        (["items", 1, "value"], 5, "out_of_range"),
         (["items", 2, "value"], 8, "not_a_number_or_bool"),
     ]
+    assert body["errors"][0]["msg"] == "120 is out of range: it must be between 0 and 100"
     assert await counts(app) == before
     assert await sql(app, "SELECT count(*) FROM submissions WHERE indicator = '1.4.03'") == [(0,)]
 

@@ -160,33 +160,40 @@ async def dry_run(client: httpx.AsyncClient, token: str, item: dict[str, Any],
 def refusal_types(response: httpx.Response) -> list[str]:
     if response.status_code == 200:
         return []
-    body = assert_problem(response, 422, "validation_failed")
+    body = assert_problem(response, 422, response.json().get("code"))
+    assert body["code"] == ("out_of_range" if {e["type"] for e in body["errors"]} == {"out_of_range"}
+                            else "validation_failed")
     return [error["type"] for error in body["errors"]]
 
 
 VALUES: list[Any] = [-1, 0, 0.5, 16, 16.5, 100, 100.5, True, False]
 # value type → (an indicator of that type, its lead department, a period for it, the refusal for each VALUE)
 VALUE_RULES: dict[str, tuple[str, str, str, list[str | None]]] = {
-    "percent": ("2.3.01", "cgj", "2024", ["negative", None, None, None, None, None, "percent_range",
+    "percent": ("2.3.01", "cgj", "2024", ["out_of_range", None, None, None, None, None, "out_of_range",
                                           "number_expected", "number_expected"]),
-    "ratio": ("1.1.01", "sthj", "2024", ["negative", None, None, None, None, None, None,
+    # a rate of decrease: no minimum (a rise is negative), at most 100
+    "percent-of-change": ("1.1.06", "gxj", "2024", [None, None, None, None, None, None, "out_of_range",
+                                                    "number_expected", "number_expected"]),
+    "ratio": ("1.1.01", "sthj", "2024", ["out_of_range", None, None, None, None, None, None,
                                          "number_expected", "number_expected"]),
-    "quantity": ("1.4.01", "cgj", "2024-05", ["negative", None, None, None, None, None, None,
-                                              "number_expected", "number_expected"]),
-    "count": ("1.1.03", "gxj", "2024", ["negative", None, "not_integer", None, "not_integer", None, "not_integer",
-                                        "number_expected", "number_expected"]),
+    "quantity": ("3.1.01", "sthj", "2024", ["out_of_range", None, None, None, None, None, None,
+                                            "number_expected", "number_expected"]),
+    "count": ("1.1.03", "gxj", "2024", ["out_of_range", None, "not_integer", None, "not_integer", None,
+                                        "not_integer", "number_expected", "number_expected"]),
     "boolean": ("3.4.05", "cgj", "2024", ["boolean_expected"] * 7 + [None, None]),
 }
 
 
 async def test_the_value_rules_in_javascript_are_the_services(app: Any, client: httpx.AsyncClient,
                                                               tmp_path: Path) -> None:
-    cases = [{"valueType": value_type, "value": value} for value_type in VALUE_RULES for value in VALUES]
-    answers = run_node("output = input.map((c) => valueProblem(c.valueType, c.value));", cases, tmp_path)
-    expected = [problem for _, _, _, problems in VALUE_RULES.values() for problem in problems]
-    assert answers == expected
     tokens = {department: await make_token(app, department, ["submissions:write"])
               for department in ("cgj", "sthj", "gxj")}
+    definitions = {code: (await client.get(f"/v1/indicators/{code}", headers=bearer(tokens["cgj"]))).json()
+                   for code, *_ in VALUE_RULES.values()}
+    cases = [{"indicator": definitions[code], "value": value} for code, *_ in VALUE_RULES.values() for value in VALUES]
+    answers = run_node("output = input.map((c) => valueProblem(c.indicator, c.value));", cases, tmp_path)
+    expected = [problem for _, _, _, problems in VALUE_RULES.values() for problem in problems]
+    assert answers == expected
     service = []
     for indicator, department, period, _ in VALUE_RULES.values():
         for value in VALUES:
@@ -282,13 +289,15 @@ async def test_errors_by_field_on_real_problems(client: httpx.AsyncClient, cgj: 
     problems = [assert_problem(r, 422, "validation_failed") for r in (single, english, shape, batch)]
     answers = run_node("output = input.map(errorsByField);", problems, tmp_path)
     assert answers == [
-        {"period": ["该指标的填报频次为 季度"], "value": ["百分比必须在 0 到 100 之间"],
+        {"period": ["该指标的填报频次为 季度"], "value": ["120 超出取值范围：应在 0 到 100 之间"],
          "evidence.0": ["本部门未上传该文件"]},
-        {"period": ["this indicator is reported quarterly"], "value": ["a percentage must be between 0 and 100"],
+        {"period": ["this indicator is reported quarterly"],
+         "value": ["120 is out of range: it must be between 0 and 100"],
          "evidence.0": ["no file with this id was uploaded by your department"]},
         {"evidence.0": ["String should have at least 1 character", "URL scheme should be 'http' or 'https'",
                         "Input should be a valid string"]},
-        {"items.1.value": ["百分比必须在 0 到 100 之间"], "items.2.period": ["期间格式应为 YYYY、YYYYQn 或 YYYY-MM"],
+        {"items.1.value": ["101 超出取值范围：应在 0 到 100 之间"],
+         "items.2.period": ["期间格式应为 YYYY、YYYYQn 或 YYYY-MM"],
          "items.3.period": ["同一指标同一期间已在本批次第 0 项出现"]},
     ]
     keys = run_node("output = input.map(fieldKey);", [
@@ -484,7 +493,7 @@ async def test_a_patch_may_give_links(client: httpx.AsyncClient, cgj: str) -> No
 CGJ_ROWS = {2: "1.4.01", 3: "1.4.03", 4: "2.3.01", 5: "2.4.01", 6: "2.4.03", 7: "2.4.05", 8: "3.4.01",
             9: "3.4.03", 10: "3.4.05"}
 HEADERS = ["指标代码\ncode", "指标名称\nname", "单位\nunit", "频次\nfrequency", "期间\nperiod", "数值\nvalue",
-           "分子\nnumerator", "分母\ndenominator", "说明\nnote", "目标值\ntarget"]
+           "分子\nnumerator", "分母\ndenominator", "说明\nnote", "目标值\ntarget", "取值范围\nbounds"]
 GREY, DARK_GREY = "00F2F2F2", "00D9D9D9"
 
 
@@ -519,14 +528,16 @@ async def test_the_template_is_as_the_guide_describes(client: httpx.AsyncClient,
     assert book.sheetnames == ["填报", "说明"]
     sheet = book["填报"]
     assert [cell.value for cell in sheet[1]] == HEADERS
-    assert (sheet.freeze_panes, sheet.auto_filter.ref, sheet.max_row) == ("A2", "A1:J10", 10)
+    assert (sheet.freeze_panes, sheet.auto_filter.ref, sheet.max_row) == ("A2", "A1:K10", 10)
     assert {row: sheet.cell(row=row, column=1).value for row in range(2, 11)} == CGJ_ROWS
     assert [sheet.cell(row=4, column=c).value for c in range(1, 5)] == ["2.3.01", "城市建成区建筑垃圾资源化利用率", "%",
                                                                        "年度 annual"]
     assert [sheet[f"D{row}"].value for row in (2, 3)] == ["月度 monthly", "季度 quarterly"]
     assert (sheet["J4"].value, sheet["J10"].value, sheet["J2"].value) == ("2025: 40", "2025: 是", None)
+    # Bounds: 1.4.01 a quantity (at least 0), 2.3.01 a share, 3.4.01 a rate of decrease (no minimum), 3.4.05 yes/no.
+    assert [sheet[f"K{row}"].value for row in (2, 4, 8, 10)] == ["≥ 0", "0–100", "≤ 100", None]
     for row in range(2, 11):
-        assert [sheet[f"{c}{row}"].fill.fgColor.rgb for c in "ABCDJ"] == [GREY] * 5
+        assert [sheet[f"{c}{row}"].fill.fgColor.rgb for c in "ABCDJK"] == [GREY] * 6
         assert [sheet[f"{c}{row}"].fill.fgColor.rgb for c in "EFI"] == ["00000000"] * 3
         assert sheet[f"E{row}"].number_format == "@"
     # Numerator and denominator: dark grey where the indicator is not a rate (1.4.01 quantity, 3.4.05 yes/no),
@@ -538,7 +549,14 @@ async def test_the_template_is_as_the_guide_describes(client: httpx.AsyncClient,
     assert (sheet["G4"].comment.text, sheet["H4"].comment.text) == ("建筑垃圾资源化利用量（t）", "建筑垃圾产生量（t）")
     assert sheet["G8"].comment is None
     assert sheet["G8"].fill.fgColor.rgb == "00000000"
-    prompts = {str(v.sqref): v.prompt for v in sheet.data_validations.dataValidation if v.type != "list"}
+    # Excel's own check of typed values against the bounds.
+    bounds = {str(v.sqref): (v.type, v.operator, v.formula1, v.formula2) for v in sheet.data_validations.dataValidation
+              if v.type == "decimal"}
+    assert bounds == {"F2": ("decimal", "greaterThanOrEqual", "0", None),
+                      "F3 F4 F5 F6 F7 F9": ("decimal", "between", "0", "100"),
+                      "F8": ("decimal", "lessThanOrEqual", "100", None)}
+    prompts = {str(v.sqref): v.prompt for v in sheet.data_validations.dataValidation
+               if v.type not in ("list", "decimal")}
     assert prompts == {"E2": "月度：YYYY-MM，例如 2025-07\nMonthly: YYYY-MM, e.g. 2025-07",
                        "E3": "季度：YYYYQn，例如 2025Q3\nQuarterly: YYYYQn, e.g. 2025Q3",
                        "E4 E5 E6 E7 E8 E9 E10": "年度：YYYY，例如 2025\nAnnual: YYYY, e.g. 2025"}

@@ -30,7 +30,7 @@ ALL_CODES = [
 ]
 
 # fgw leads 1.1.05, 1.4.04, 2.1.03, 4.3.01 and cooperates on 1.1.02, 1.1.03, 1.1.06, 2.1.01, 3.4.05.
-FGW_CODES = ["1.1.02", "1.1.03", "1.1.05", "1.1.06", "1.4.04", "2.1.01", "2.1.03", "3.4.05", "4.3.01"]
+FGW_CODES = ["1.1.02", "1.1.03", "1.1.05", "1.1.06", "1.4.02", "1.4.04", "2.1.01", "2.1.03", "3.4.05", "4.3.01"]
 
 NEW_INDICATOR: dict[str, Any] = {
     "code": "6.1.01",
@@ -70,9 +70,15 @@ async def editor(app: Any) -> str:
 
 async def stored_counts(app: Any) -> dict[str, int]:
     counts = {}
-    for table in ("indicators", "indicator_versions", "indicator_cooperators", "audit_events", "outbox_events"):
+    for table in ("indicators", "indicator_versions", "indicator_cooperators", "indicator_milestones", "audit_events",
+                  "outbox_events"):
         counts[table] = (await sql(app, f"SELECT COUNT(*) FROM {table}"))[0][0]
     return counts
+
+
+MILESTONES_OF = ("SELECT v.version, m.year, m.value FROM indicator_milestones m "
+                 "JOIN indicator_versions v ON v.id = m.version_id JOIN indicators i ON i.id = v.indicator_id "
+                 "WHERE i.code = :code ORDER BY v.version, m.year")
 
 
 def as_json(value: Any) -> Any:
@@ -293,6 +299,9 @@ async def test_green_factories_match_the_catalogue(client: httpx.AsyncClient, re
         "frequency": "annual",
         "baseline": {"year": 2022, "value": 9},
         "target": {"year": 2025, "value": 16},
+        "targets": [{"year": 2025, "value": 16}],
+        "min_value": 0,
+        "max_value": None,
         "lead_department": "gxj",
         "cooperating_departments": ["fgw"],
         "weight": 1,
@@ -340,7 +349,8 @@ async def test_rate_indicator_carries_numerator_and_denominator_labels(client: h
 
 
 @pytest.mark.parametrize(("code", "lead", "cooperating"), [
-    ("1.4.02", "lead", ["jyj", "swj", "wlj", "jgsw", "zjj", "wjw"]),
+    # Every department responsible for a cell type (app/catalogue/data/cell-types.csv) cooperates on 1.4.02.
+    ("1.4.02", "lead", ["jyj", "swj", "wlj", "jgsw", "zjj", "wjw", "gxj", "fgw", "nyj"]),
     ("5.1.04", "wlj", []),
 ])
 async def test_cell_fed_indicators_count_cells(client: httpx.AsyncClient, reader: str, code: str, lead: str,
@@ -386,7 +396,9 @@ async def test_define_a_new_indicator(app: Any, client: httpx.AsyncClient, edito
     assert response.headers["etag"] == '"indicator-6.1.01-v1"'
     body = response.json()
     valid_from, revised_at = instant(body.pop("valid_from")), instant(body.pop("revised_at"))
-    assert body == {**NEW_INDICATOR, "weight": 1, "source": "submissions", "provenance": None, "version": 1}
+    # A percentage defined without bounds gets 0–100; the one target is also the list of milestones.
+    assert body == {**NEW_INDICATOR, "targets": [{"year": 2030, "value": 80}], "min_value": 0, "max_value": 100,
+                    "weight": 1, "source": "submissions", "provenance": None, "version": 1}
     now = datetime.now(UTC)
     assert now - timedelta(minutes=1) <= valid_from <= now
     assert now - timedelta(minutes=1) <= revised_at <= now
@@ -400,7 +412,9 @@ async def test_define_a_new_indicator(app: Any, client: httpx.AsyncClient, edito
     after = await stored_counts(app)
     assert after == {**before, "indicators": 49, "indicator_versions": 49,
                      "indicator_cooperators": before["indicator_cooperators"] + 2,
+                     "indicator_milestones": before["indicator_milestones"] + 1,
                      "audit_events": before["audit_events"] + 1}
+    assert before["indicator_milestones"] == 15  # the catalogue's targets: 14 for 2025, 5.1.04's for 2023
     assert before["indicators"] == 48
     assert before["indicator_versions"] == 48
     audit = await sql(app, "SELECT action, entity, entity_id, department, after FROM audit_events "
@@ -457,6 +471,7 @@ async def test_define_an_existing_code_is_409(app: Any, client: httpx.AsyncClien
 BOOLEAN = {**NOT_A_RATE, "value_type": "boolean", "direction": "boolean", "baseline": None,
            "target": {"year": 2030, "value": True}}
 
+REMOVE = "(left out)"  # a change that leaves the key out of the body
 # (case id, change to NEW_INDICATOR, loc, type)
 RULES: list[tuple[str, dict[str, Any], list[Any], str]] = [
     ("unknown-field", {"colour": "red"}, ["colour"], "extra_forbidden"),
@@ -469,11 +484,30 @@ RULES: list[tuple[str, dict[str, Any], list[Any], str]] = [
     ("target-without-value", {"target": {"year": 2030}}, ["target", "value"], "missing"),
     ("boolean-type-numeric-direction", {**BOOLEAN, "direction": "increase"}, ["direction"], "direction_mismatch"),
     ("percent-type-boolean-direction", {"direction": "boolean"}, ["direction"], "direction_mismatch"),
-    ("percent-120", {"target": {"year": 2030, "value": 120}}, ["target", "value"], "percent_range"),
-    ("negative-percent", {"baseline": {"year": 2024, "value": -0.5}}, ["baseline", "value"], "negative"),
+    ("percent-120", {"target": {"year": 2030, "value": 120}}, ["target", "value"], "out_of_range"),
+    ("negative-percent", {"baseline": {"year": 2024, "value": -0.5}}, ["baseline", "value"], "out_of_range"),
     ("negative-quantity",
      {**NOT_A_RATE, "value_type": "quantity", "unit": "万吨", "target": {"year": 2030, "value": -3}},
-     ["target", "value"], "negative"),
+     ["target", "value"], "out_of_range"),
+    ("milestone-above-max", {"target": REMOVE, "targets": [{"year": 2027, "value": 60}, {"year": 2030, "value": 101}]},
+     ["targets", 1, "value"], "out_of_range"),
+    ("milestone-below-own-min", {"min_value": 50, "target": {"year": 2030, "value": 45}, "baseline": None},
+     ["target", "value"], "out_of_range"),
+    ("baseline-outside-own-bounds", {"min_value": 50, "max_value": 90, "baseline": {"year": 2024, "value": 40}},
+     ["baseline", "value"], "out_of_range"),
+    ("milestones-out-of-order",
+     {"target": REMOVE, "targets": [{"year": 2030, "value": 80}, {"year": 2027, "value": 60}]},
+     ["targets", 1, "year"], "milestones_order"),
+    ("milestones-same-year",
+     {"target": REMOVE, "targets": [{"year": 2030, "value": 80}, {"year": 2030, "value": 90}]},
+     ["targets", 1, "year"], "milestones_order"),
+    ("baseline-after-first-milestone",
+     {"target": REMOVE, "targets": [{"year": 2024, "value": 50}, {"year": 2030, "value": 80}]}, ["baseline", "year"],
+     "baseline_after_target"),
+    ("target-and-targets", {"targets": [{"year": 2030, "value": 80}]}, [], "target_and_targets"),
+    ("bounds-reversed", {"min_value": 90, "max_value": 10, "baseline": None}, ["max_value"], "bounds_order"),
+    ("bounds-on-boolean", {**BOOLEAN, "min_value": 0}, ["min_value"], "bounds_for_boolean"),
+    ("infinite-bound", {"max_value": "inf"}, ["max_value"], "finite_number"),
     ("fractional-count",
      {**NOT_A_RATE, "value_type": "count", "unit": "个", "target": {"year": 2030, "value": 2.5}},
      ["target", "value"], "not_integer"),
@@ -504,8 +538,9 @@ async def test_define_refuses_invalid_definitions(app: Any, client: httpx.AsyncC
     for case_id, change, loc, kind in RULES:
         with subtests.test(msg=case_id, change=change):
             before = await stored_counts(app)
-            response = await client.post("/v1/indicators", headers=bearer(editor), json={**NEW_INDICATOR, **change})
-            body = assert_problem(response, 422, "validation_failed")
+            sent = {key: value for key, value in {**NEW_INDICATOR, **change}.items() if value is not REMOVE}
+            response = await client.post("/v1/indicators", headers=bearer(editor), json=sent)
+            body = assert_problem(response, 422, "out_of_range" if kind == "out_of_range" else "validation_failed")
             assert issues(body) == [(loc, kind)]
             assert all(error["msg"] for error in body["errors"])
             assert await stored_counts(app) == before
@@ -525,14 +560,15 @@ async def test_validation_messages_follow_accept_language(client: httpx.AsyncCli
     body = {**NEW_INDICATOR, "target": {"year": 2030, "value": 120}}
     chinese = await client.post("/v1/indicators", headers=bearer(editor, **{"Accept-Language": "zh-CN"}),
                                 json=body)
-    problem = assert_problem(chinese, 422, "validation_failed")
-    assert issues(problem) == [(["target", "value"], "percent_range")]
-    assert "百分比" in problem["errors"][0]["msg"]
+    problem = assert_problem(chinese, 422, "out_of_range")
+    assert issues(problem) == [(["target", "value"], "out_of_range")]
+    assert problem["errors"][0]["msg"] == "120 超出取值范围：应在 0 到 100 之间"
+    assert (problem["title"], problem["detail"]) == ("超出取值范围", "数值超出该指标的取值范围，取值范围见 errors。")
     assert "msg_zh" not in problem["errors"][0]
     english = assert_problem(await client.post("/v1/indicators", headers=bearer(editor), json=body),
-                             422, "validation_failed")
-    assert "percent" in english["errors"][0]["msg"]
-    assert "百分比" not in english["errors"][0]["msg"]
+                             422, "out_of_range")
+    assert english["errors"][0]["msg"] == "120 is out of range: it must be between 0 and 100"
+    assert english["detail"] == "A value is outside the indicator's bounds; see errors for the bounds."
 
 
 @pytest.mark.parametrize(("change", "word"), [
@@ -600,7 +636,7 @@ async def test_revision_makes_version_2_and_keeps_version_1(app: Any, client: ht
     assert revised["version"] == 2
     assert revised["target"] == {"year": 2025, "value": 18}
     # Everything else carries over.
-    unchanged = {"version", "target", "valid_from", "revised_at"}
+    unchanged = {"version", "target", "targets", "valid_from", "revised_at"}
     assert {k: v for k, v in revised.items() if k not in unchanged} == {
         k: v for k, v in original.items() if k not in unchanged}
     now = datetime.now(UTC)
@@ -617,12 +653,11 @@ async def test_revision_makes_version_2_and_keeps_version_1(app: Any, client: ht
         **before,
         "indicator_versions": 49,
         "indicator_cooperators": before["indicator_cooperators"] + 1,
+        "indicator_milestones": before["indicator_milestones"] + 1,
         "audit_events": before["audit_events"] + 1,
         "outbox_events": before["outbox_events"] + 1,
     }
-    assert await sql(app, "SELECT v.version, v.target_year, v.target_value FROM indicator_versions v "
-                          "JOIN indicators i ON i.id = v.indicator_id WHERE i.code = '1.1.03' "
-                          "ORDER BY v.version") == [(1, 2025, 16), (2, 2025, 18)]
+    assert await sql(app, MILESTONES_OF, code="1.1.03") == [(1, 2025, 16), (2, 2025, 18)]
     assert await sql(app, "SELECT latest_version FROM indicators WHERE code = '1.1.03'") == [(2,)]
 
 
@@ -707,9 +742,7 @@ async def test_explicit_null_target_clears_it_in_the_new_version(app: Any, clien
     assert response.json()["baseline"] == {"year": 2022, "value": 9}
     items = (await client.get("/v1/indicators/1.1.03/versions", headers=bearer(editor))).json()["items"]
     assert [(item["version"], item["target"]) for item in items] == [(2, None), (1, {"year": 2025, "value": 16})]
-    assert await sql(app, "SELECT v.target_year, v.target_value FROM indicator_versions v "
-                          "JOIN indicators i ON i.id = v.indicator_id "
-                          "WHERE i.code = '1.1.03' AND v.version = 2") == [(None, None)]
+    assert await sql(app, MILESTONES_OF, code="1.1.03") == [(1, 2025, 16)]  # version 2 has none
 
 
 async def test_revision_replaces_cooperating_departments(client: httpx.AsyncClient, editor: str) -> None:
@@ -736,8 +769,12 @@ async def test_lists_filter_on_the_current_version(client: httpx.AsyncClient, ed
 MERGED_REFUSALS: list[tuple[str, dict[str, Any], list[tuple[list[Any], str]]]] = [
     ("1.1.03", {"value_type": "boolean"},
      [(["direction"], "direction_mismatch"), (["baseline", "value"], "boolean_expected"),
-      (["target", "value"], "boolean_expected")]),
-    ("1.4.03", {"target": {"year": 2025, "value": 101}}, [(["target", "value"], "percent_range")]),
+      (["targets", 0, "value"], "boolean_expected")]),
+    ("1.4.03", {"target": {"year": 2025, "value": 101}}, [(["target", "value"], "out_of_range")]),
+    ("1.4.03", {"targets": [{"year": 2023, "value": 99}, {"year": 2025, "value": 101}]},
+     [(["targets", 1, "value"], "out_of_range")]),
+    ("1.4.03", {"max_value": 99}, [(["targets", 0, "value"], "out_of_range")]),
+    ("1.4.03", {"min_value": 100, "max_value": 0}, [(["max_value"], "bounds_order")]),
     ("1.4.03", {"value_type": "quantity"},
      [(["numerator_label"], "not_a_rate"), (["denominator_label"], "not_a_rate")]),
     ("1.1.03", {"baseline": {"year": 2025, "value": 9}}, [(["baseline", "year"], "baseline_after_target")]),
@@ -760,7 +797,8 @@ async def test_revision_refuses_an_invalid_merged_definition(app: Any, client: h
         with subtests.test(msg=f"{code}-body{index}", code=code, body=body):
             before = await stored_counts(app)
             response = await revise(client, editor, code, body, f'"indicator-{code}-v1"')
-            problem = assert_problem(response, 422, "validation_failed")
+            only_bounds = all(kind == "out_of_range" for _, kind in expected)
+            problem = assert_problem(response, 422, "out_of_range" if only_bounds else "validation_failed")
             assert sorted(issues(problem)) == sorted(expected)
             assert await stored_counts(app) == before
             current = await client.get(f"/v1/indicators/{code}", headers=bearer(editor))
@@ -770,8 +808,8 @@ async def test_revision_refuses_an_invalid_merged_definition(app: Any, client: h
 async def test_revision_rule_messages_speak_chinese(client: httpx.AsyncClient, editor: str) -> None:
     response = await revise(client, editor, "1.4.03", {"target": {"year": 2025, "value": 101}}, "*",
                             **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
-    problem = assert_problem(response, 422, "validation_failed")
-    assert "百分比" in problem["errors"][0]["msg"]
+    problem = assert_problem(response, 422, "out_of_range")
+    assert problem["errors"][0]["msg"] == "101 超出取值范围：应在 0 到 100 之间"
 
 
 async def test_next_plan_period_target_is_a_new_version(app: Any, client: httpx.AsyncClient,
@@ -785,7 +823,8 @@ async def test_next_plan_period_target_is_a_new_version(app: Any, client: httpx.
     body = response.json()
     assert body["version"] == 2
     assert body["target"] == {"year": 2030, "value": 100}
-    assert instant(body["valid_from"]) == datetime(2025, 12, 31, 16, 0, tzinfo=UTC)
+    # Sent with +08:00, answered in UTC like every other instant.
+    assert body["valid_from"] == "2025-12-31T16:00:00Z"
     versions = await client.get("/v1/indicators/1.4.03/versions", headers=bearer(reader))
     assert versions.status_code == 200
     items = versions.json()["items"]
@@ -794,9 +833,7 @@ async def test_next_plan_period_target_is_a_new_version(app: Any, client: httpx.
     assert items[1]["target"] == {"year": 2025, "value": 99.5}
     assert instant(items[1]["valid_from"]) == SHANGHAI_2016
     assert versions.json()["next_cursor"] is None
-    assert await sql(app, "SELECT v.version, v.target_year, v.target_value FROM indicator_versions v "
-                          "JOIN indicators i ON i.id = v.indicator_id WHERE i.code = '1.4.03' "
-                          "ORDER BY v.version") == [(1, 2025, 99.5), (2, 2030, 100)]
+    assert await sql(app, MILESTONES_OF, code="1.4.03") == [(1, 2025, 99.5), (2, 2030, 100)]
 
 
 async def test_versions_paginate_newest_first(client: httpx.AsyncClient, reader: str, editor: str) -> None:

@@ -18,7 +18,8 @@ EXPECTED_TABLES = {
     "cell_quotas", "cell_quota_changes", "cells", "certificate_counters", "certificates", "cell_type_criteria",
     "cell_types", "files",
     "idempotency_keys", "submission_evidence_files", "submission_revisions", "submissions", "cell_files",
-    "departments", "indicator_cooperators", "indicator_versions", "indicators", "outbox_events", "towns",
+    "departments", "indicator_cooperators", "indicator_milestones", "indicator_versions", "indicators",
+    "outbox_events", "towns",
     "webhooks", "webhook_deliveries", "webhook_attempts", "webhook_dispatch_cursor", "rate_limit_counters",
 }
 

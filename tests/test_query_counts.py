@@ -283,10 +283,10 @@ CASES: list[Case] = [
     Case("/v1/tokens", "gaj", 2, grow=times(MORE, lambda w: w.mint("gaj")), few_items=1),
     # token lookup, the page of departments
     limit_case("/v1/departments", 2),
-    # token lookup, the page of current definitions, their cooperating departments
-    limit_case("/v1/indicators", 3),
-    # token lookup, the indicator, the page of its versions, their cooperating departments
-    Case("/v1/indicators/{code}/versions", "reader", 4, url=lambda _w: "/v1/indicators/4.4.02/versions",
+    # token lookup, the page of current definitions, their cooperating departments, their milestones
+    limit_case("/v1/indicators", 4),
+    # token lookup, the indicator, the page of its versions, their cooperating departments, their milestones
+    Case("/v1/indicators/{code}/versions", "reader", 5, url=lambda _w: "/v1/indicators/4.4.02/versions",
          grow=times(MORE, lambda w: w.revise("4.4.02")), few_items=1),
     # token lookup, the page of visible submissions, the value types of their definitions, the previous
     # approved value of each (one query with a correlated subquery)
@@ -298,17 +298,17 @@ CASES: list[Case] = [
          few=start_revisions, grow=times(MORE, lambda w: w.edit(w.ids["revised"]))),
     # token lookup, the data version; the board: definitions in force, the period's latest counted values,
     # the previous period's values (a `decrease_vs_previous` indicator has a value), the cell types,
-    # certified cells per type, the year's quotas
-    Case("/v1/scores", "reader", 8, params=lambda _w: {"period": "2023"},
+    # certified and built cells per type, the quotas up to the year, the definitions' milestones
+    Case("/v1/scores", "reader", 9, params=lambda _w: {"period": "2023"},
          few=approved_values("2023", [FIRST_VALUE]), grow=approved_values("2023", MORE_VALUES),
          items=scored_values),
-    # token lookup, the data version, the board (6 statements, as above)
-    Case("/v1/aggregates", "zzwf", 8, params=lambda _w: {"period": "2022"},
+    # token lookup, the data version, the board (7 statements, as above)
+    Case("/v1/aggregates", "zzwf", 9, params=lambda _w: {"period": "2022"},
          few=approved_values("2022", [FIRST_VALUE]), grow=approved_values("2022", MORE_VALUES),
          items=pulled_values),
-    # token lookup, the board (6 statements, as above; never kept), the states of the expected submissions
+    # token lookup, the board (7 statements, as above; never kept), the states of the expected submissions
     # of the page's departments, those departments' names
-    Case("/v1/scores/departments", "reader", 9, params=lambda _w: {"period": "2021", "limit": 2},
+    Case("/v1/scores/departments", "reader", 10, params=lambda _w: {"period": "2021", "limit": 2},
          few=approved_values("2021", [FIRST_VALUE]), grow=approved_values("2021", MORE_VALUES),
          many_params={"limit": 20}),
     # token lookup, the page of the department's live webhooks

@@ -770,30 +770,31 @@ async def test_registry_indicators_this_year(app: Any, client: httpx.AsyncClient
 
     await set_quota(client, cells_reviewer, YEAR, "school", 4)
     await set_quota(client, cells_reviewer, YEAR, "scenic", 2)
-    await set_quota(client, cells_reviewer, YEAR - 1, "school", 10)  # another year's quota changes nothing
+    await set_quota(client, cells_reviewer, YEAR - 1, "school", 10)
+    await set_quota(client, cells_reviewer, YEAR + 1, "school", 7)  # a later year's quota changes nothing yet
     body = await get_scores(client, reader, THIS_YEAR)
     cells, scenic = item(body, "1.4.02"), item(body, "5.1.04")
-    # target = 4 + 2 = 6 for this year; 100 × 3 / 6 = 50; this is the target year → expected 100
-    assert cells["target"] == {"year": YEAR, "value": 6}
-    assert scored(cells) == (THIS_YEAR, 3, 50.0, "behind", 100.0)
-    # the scenic quota replaces the catalogue target: 100 × 1 / 2 = 50
-    assert scenic["target"] == {"year": YEAR, "value": 2}
-    assert scored(scenic) == (THIS_YEAR, 1, 50.0, "behind", 100.0)
-    # source_reduction: 1.4.02 alone scores 50, 1 of 15 → 0.066666… → 0.0667; public: 5.1.04, 1 of 4
+    # target = every quota up to this year, 10 + 4 + 2 = 16; 100 × 3 / 16 = 18.75; the target year → expected 100
+    assert cells["target"] == {"year": YEAR, "value": 16}
+    assert scored(cells) == (THIS_YEAR, 3, 18.75, "behind", 100.0)
+    # the scenic quota does not replace the plan's target: still 100 × 1 / 3
+    assert scenic["target"] == {"year": 2023, "value": 3}
+    assert scored(scenic) == (THIS_YEAR, 1, 33.33, "behind", 100.0)
+    # source_reduction: 1.4.02 alone scores 18.75, 1 of 15 → 0.066666… → 0.0667; public: 5.1.04, 1 of 4
     assert (category(body, "source_reduction")["score"], category(body, "source_reduction")["coverage"]) == (
-        50.0, 0.0667)
-    assert (category(body, "public")["score"], category(body, "public")["coverage"]) == (50.0, 0.25)
-    # overall (50 + 50) / 2 = 50; 2 of 48 → 0.0417
-    assert body["overall"] == {"score": 50.0, "coverage": 0.0417}
+        18.75, 0.0667)
+    assert (category(body, "public")["score"], category(body, "public")["coverage"]) == (33.33, 0.25)
+    # overall (18.75 + 33.33) / 2 = 26.04; 2 of 48 → 0.0417
+    assert body["overall"] == {"score": 26.04, "coverage": 0.0417}
 
     revoked = await client.post(f"/v1/cells/{first['id']}/revoke", json={"reason": "设施拆除"},
                                 headers=bearer(cells_reviewer))
     assert revoked.status_code == 200, revoked.text
     body = await get_scores(client, reader, THIS_YEAR)
-    # 1 school + 1 scenic left: 100 × 2 / 6 = 33.333… → 33.33
-    assert scored(item(body, "1.4.02")) == (THIS_YEAR, 2, 33.33, "behind", 100.0)
-    assert scored(item(body, "5.1.04")) == (THIS_YEAR, 1, 50.0, "behind", 100.0)
-    # last year (all cells were certified this year): 0 cells; last year's school quota 10 is its target:
+    # 1 school + 1 scenic left: 100 × 2 / 16 = 12.5
+    assert scored(item(body, "1.4.02")) == (THIS_YEAR, 2, 12.5, "behind", 100.0)
+    assert scored(item(body, "5.1.04")) == (THIS_YEAR, 1, 33.33, "behind", 100.0)
+    # last year (all cells were certified this year): 0 cells; the quotas up to last year, 10, are its target:
     # 100 × 0 / 10 = 0
     body = await get_scores(client, reader, LAST_YEAR)
     assert item(body, "1.4.02")["target"] == {"year": YEAR - 1, "value": 10}
@@ -805,11 +806,11 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-# (name, type, status now, certified_at, valid_until, revoked_at); valid at the end of 2024?
+# (name, type, status now, certified_at, valid_until, revoked_at); built by the end of 2024 (SPEC §4.2)?
 REGISTRY_2024 = [
     ("c1", "school", "certified", "2024-06-01T10:00:00+08:00", date(2027, 6, 1), None),  # yes
-    ("c2", "school", "expired", "2021-03-01T10:00:00+08:00", date(2024, 12, 31), None),  # yes: valid on the last day
-    ("c3", "school", "expired", "2021-03-01T10:00:00+08:00", date(2024, 12, 30), None),  # no: expired the day before
+    ("c2", "school", "expired", "2021-03-01T10:00:00+08:00", date(2024, 12, 31), None),  # yes
+    ("c3", "school", "expired", "2021-03-01T10:00:00+08:00", date(2024, 12, 30), None),  # yes: expired, still built
     ("c4", "school", "revoked", "2024-03-01T10:00:00+08:00", date(2027, 3, 1), "2024-10-01T09:00:00+08:00"),  # no
     ("c5", "school", "revoked", "2024-03-01T10:00:00+08:00", date(2027, 3, 1), "2025-01-01T00:00:00+08:00"),  # yes:
     # revoked exactly when the period ends, not before
@@ -818,23 +819,37 @@ REGISTRY_2024 = [
     ("c8", "scenic", "certified", "2024-05-01T10:00:00+08:00", date(2027, 5, 1), None),  # yes
     ("c9", "mall", "certified", "2023-05-01T10:00:00+08:00", date(2026, 5, 1), None),  # yes (not scenic)
 ]
+# Cells with two certificates: (name, type, [(certified_at, valid_until, revoked_at)], oldest first).
+RECERTIFIED = [
+    # revoked in 2023, certified again in 2024: not built at the end of 2023, built (once) from 2024
+    ("c10", "school", [("2022-03-01T10:00:00+08:00", date(2025, 3, 1), "2023-06-01T10:00:00+08:00"),
+                       ("2024-02-01T10:00:00+08:00", date(2027, 2, 1), None)]),
+    # expired in January 2023 and renewed in February: built, once, from 2020 on
+    ("c11", "school", [("2020-01-10T10:00:00+08:00", date(2023, 1, 10), None),
+                       ("2023-02-01T10:00:00+08:00", date(2026, 2, 1), None)]),
+]
 
 
 async def insert_registry(app: Any) -> None:
     """Cells and certificates of earlier years, written straight to the tables the registry keeps."""
+    certificates = [(name, cell_type, status, [(certified_at, valid_until, revoked_at)])
+                    for name, cell_type, status, certified_at, valid_until, revoked_at in REGISTRY_2024]
+    certificates += [(name, cell_type, "certified", issued) for name, cell_type, issued in RECERTIFIED]
     async with app.state.database.sessionmaker() as session, session.begin():
-        for index, (name, cell_type, status, certified_at, valid_until, revoked_at) in enumerate(REGISTRY_2024):
-            number = f"XM-WF-T-{index:04d}"
+        for index, (name, cell_type, status, issued) in enumerate(certificates):
+            numbers = [f"XM-WF-T-{index:04d}-{n}" for n in range(len(issued))]
             department = {"school": "jyj", "scenic": "wlj", "mall": "swj"}[cell_type]
+            first, last = at(issued[0][0]), issued[-1]
             cell = Cell(type=cell_type, name=f"历史细胞 {name}", town="qingpingjie", department=department,
-                        status=status, certificate_no=number, certified_at=at(certified_at), valid_until=valid_until,
-                        version=1, created_at=at(certified_at) - timedelta(days=30), updated_at=at(certified_at))
+                        status=status, certificate_no=numbers[-1], certified_at=at(last[0]), valid_until=last[1],
+                        version=1, created_at=first - timedelta(days=30), updated_at=at(last[0]))
             session.add(cell)
             await session.flush()
             assert cell.id is not None
-            session.add(Certificate(certificate_no=number, cell_id=cell.id, certified_at=at(certified_at),
-                                    valid_until=valid_until, revoked_at=at(revoked_at) if revoked_at else None,
-                                    revoke_reason="测试" if revoked_at else None))
+            for number, (certified_at, valid_until, revoked_at) in zip(numbers, issued, strict=True):
+                session.add(Certificate(certificate_no=number, cell_id=cell.id, certified_at=at(certified_at),
+                                        valid_until=valid_until, revoked_at=at(revoked_at) if revoked_at else None,
+                                        revoke_reason="测试" if revoked_at else None))
 
 
 async def test_registry_indicators_in_earlier_years(app: Any, client: httpx.AsyncClient, cells_reviewer: str,
@@ -844,25 +859,35 @@ async def test_registry_indicators_in_earlier_years(app: Any, client: httpx.Asyn
     await set_quota(client, cells_reviewer, 2024, "mall", 3)
     await set_quota(client, cells_reviewer, 2024, "scenic", 4)
     body = await get_scores(client, reader, "2024")
-    # end of 2024: c1, c2, c5 (schools), c7, c8 (scenic), c9 (mall) → 6; target 5 + 3 + 4 = 12 (2024)
+    # built by the end of 2024: c1, c2, c3, c5, c10, c11 (schools), c7, c8 (scenic), c9 (mall) → 9;
+    # target: every quota up to 2024, 5 + 3 + 4 = 12
     cells = item(body, "1.4.02")
     assert cells["target"] == {"year": 2024, "value": 12}
-    assert scored(cells) == ("2024", 6, 50.0, "behind", 100.0)  # 100 × 6 / 12 = 50
+    assert scored(cells) == ("2024", 9, 75.0, "behind", 100.0)  # 100 × 9 / 12 = 75
+    # c7, c8 against the plan's 3 by 2023 (the last milestone; the scenic quota changes nothing): 100 × 2 / 3
     scenic = item(body, "5.1.04")
-    assert scenic["target"] == {"year": 2024, "value": 4}
-    assert scored(scenic) == ("2024", 2, 50.0, "behind", 100.0)  # c7, c8: 100 × 2 / 4 = 50
+    assert scenic["target"] == {"year": 2023, "value": 3}
+    assert scored(scenic) == ("2024", 2, 66.67, "behind", 100.0)
 
     body = await get_scores(client, reader, "2025")
-    # end of 2025: c1, c6 (schools; c2 expired, c5 revoked on 2025-01-01), c7, c8, c9 → 5; no 2025 quota
-    assert scored(item(body, "1.4.02")) == ("2025", 5, None, "no_target", None)
-    # scenic: 2 against the catalogue target 3: 100 × 2 / 3 = 66.666… → 66.67
+    # end of 2025: c5 revoked on 2025-01-01 leaves; c6 certified that day joins → 9; no 2025 quota, so the
+    # target is still the 12 set up to 2025
+    assert item(body, "1.4.02")["target"] == {"year": 2025, "value": 12}
+    assert scored(item(body, "1.4.02")) == ("2025", 9, 75.0, "behind", 100.0)
     assert scored(item(body, "5.1.04")) == ("2025", 2, 66.67, "behind", 100.0)
 
     body = await get_scores(client, reader, "2023")
-    # end of 2023: c2, c3 (certified 2021, still valid), c9 → 3; scenic 0
-    assert scored(item(body, "1.4.02")) == ("2023", 3, None, "no_target", None)
+    # end of 2023: c2, c3, c11 (schools), c9 → 4 (c10 was revoked in June); no quota up to 2023 → no target
+    assert scored(item(body, "1.4.02")) == ("2023", 4, None, "no_target", None)
     # 2023 is the scenic target year: 100 × 0 / 3 = 0, expected 100
     assert scored(item(body, "5.1.04")) == ("2023", 0, 0.0, "behind", 100.0)
+
+    # A quota set for 2023 afterwards counts from 2023 on: 2023's target 2, 2024's and 2025's 12 + 2 = 14.
+    await set_quota(client, cells_reviewer, 2023, "agency", 2)
+    targets = [item(await get_scores(client, reader, year), "1.4.02")["target"] for year in ("2023", "2024", "2025")]
+    assert targets == [{"year": 2023, "value": 2}, {"year": 2024, "value": 14}, {"year": 2025, "value": 14}]
+    # 2023: 100 × 4 / 2 = 200 → 100, achieved
+    assert scored(item(await get_scores(client, reader, "2023"), "1.4.02")) == ("2023", 4, 100.0, "achieved", 100.0)
 
 
 # ------------------------------------------------------------------------------- refusals, no writes

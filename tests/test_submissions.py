@@ -303,19 +303,31 @@ async def test_a_draft_without_a_value_stores_null(app: Any, client: httpx.Async
 # (department, body, loc, type): every one answers 422 and stores nothing.
 INVALID: list[tuple[str, dict[str, Any], list[Any], str]] = [
     # value type
-    ("cgj", {"indicator": "2.3.01", "period": "2024", "value": 100.5}, ["value"], "percent_range"),
-    ("cgj", {"indicator": "2.3.01", "period": "2024", "value": -0.1}, ["value"], "negative"),
+    ("cgj", {"indicator": "2.3.01", "period": "2024", "value": 100.5}, ["value"], "out_of_range"),
+    ("cgj", {"indicator": "2.3.01", "period": "2024", "value": -0.1}, ["value"], "out_of_range"),
     ("cgj", {"indicator": "2.3.01", "period": "2024", "value": True}, ["value"], "number_expected"),
     ("cgj", {"indicator": "3.4.05", "period": "2024", "value": 1}, ["value"], "boolean_expected"),
     ("cgj", {"indicator": "3.4.05", "period": "2024", "value": 0}, ["value"], "boolean_expected"),
-    ("gxj", {"indicator": "1.1.03", "period": "2024", "value": -1}, ["value"], "negative"),
+    ("gxj", {"indicator": "1.1.03", "period": "2024", "value": -1}, ["value"], "out_of_range"),
     ("gxj", {"indicator": "1.1.03", "period": "2024", "value": 2.5}, ["value"], "not_integer"),
-    ("sthj", {"indicator": "1.1.01", "period": "2024", "value": -0.01}, ["value"], "negative"),
-    ("cgj", {"indicator": "1.4.01", "period": "2024-03", "value": -5}, ["value"], "negative"),
+    ("sthj", {"indicator": "1.1.01", "period": "2024", "value": -0.01}, ["value"], "out_of_range"),
+    ("cgj", {"indicator": "1.4.01", "period": "2024-03", "value": -5}, ["value"], "out_of_range"),
+    # a rate of change has no minimum, but a maximum of 100 %
+    ("gxj", {"indicator": "1.1.06", "period": "2024", "value": 100.5}, ["value"], "out_of_range"),
+    # no maximum, but no plausible figure of landfill reaches 10⁵ 万吨 (a billion tonnes)
+    ("sthj", {"indicator": "3.1.01", "period": "2024", "value": 1.2e16}, ["value"], "implausible_magnitude"),
+    ("sthj", {"indicator": "1.1.01", "period": "2024", "numerator": 2e12, "denominator": 1}, ["numerator"],
+     "implausible_magnitude"),
+    ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": 1, "denominator": 0}, ["denominator"],
+     "greater_than"),
+    ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": -1, "denominator": 4}, ["numerator"],
+     "greater_than_equal"),
+    ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": 1, "denominator": -4}, ["denominator"],
+     "greater_than"),
     ("cgj", {"indicator": "2.3.01", "period": "2024", "value": "75"}, ["value"], "number_or_bool_type"),
     # numerator and denominator
     ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": 90, "denominator": 60}, ["value"],
-     "percent_range"),  # 100 × 90 / 60 = 150
+     "out_of_range"),  # 100 × 90 / 60 = 150
     ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": 45, "denominator": 60, "value": 75.5}, ["value"],
      "value_mismatch"),  # computed 75
     ("cgj", {"indicator": "2.3.01", "period": "2024", "numerator": 1, "denominator": 3, "value": 33.3333}, ["value"],
@@ -383,18 +395,19 @@ async def test_invalid_submissions_get_422_and_change_nothing(app: Any, client: 
             if department not in tokens:
                 tokens[department] = await make_token(app, department, ["submissions:write"])
             before = await stored_counts(app)
-            problem = assert_problem(await post(client, tokens[department], body), 422, "validation_failed")
+            problem = assert_problem(await post(client, tokens[department], body), 422,
+                                     "out_of_range" if kind == "out_of_range" else "validation_failed")
             assert (loc, kind) in issues(problem), problem
             assert await stored_counts(app) == before
 
 
 async def test_validation_messages_follow_accept_language(client: httpx.AsyncClient, cgj: str) -> None:
     body = {"indicator": "2.3.01", "period": "2024", "value": 101}
-    english = assert_problem(await post(client, cgj, body), 422, "validation_failed")
-    chinese = assert_problem(await post(client, cgj, body, **{"Accept-Language": "zh-CN"}), 422, "validation_failed")
-    assert issues(english) == issues(chinese) == [(["value"], "percent_range")]
-    assert "100" in english["errors"][0]["msg"]
-    assert "百分比" in chinese["errors"][0]["msg"]
+    english = assert_problem(await post(client, cgj, body), 422, "out_of_range")
+    chinese = assert_problem(await post(client, cgj, body, **{"Accept-Language": "zh-CN"}), 422, "out_of_range")
+    assert issues(english) == issues(chinese) == [(["value"], "out_of_range")]
+    assert english["errors"][0]["msg"] == "101 is out of range: it must be between 0 and 100"
+    assert chinese["errors"][0]["msg"] == "101 超出取值范围：应在 0 到 100 之间"
 
 
 FIRST_AND_CURRENT_PERIODS = [
@@ -606,7 +619,7 @@ async def test_batch_reports_every_failing_item_by_index(app: Any, client: httpx
     ]
     problem = assert_problem(await post_batch(client, cgj, items), 422, "validation_failed")
     assert sorted(issues(problem)) == sorted([
-        (["items", 0, "value"], "percent_range"), (["items", 2, "indicator"], "not_responsible"),
+        (["items", 0, "value"], "out_of_range"), (["items", 2, "indicator"], "not_responsible"),
         (["items", 3, "period"], "period_not_started"), (["items", 4, "indicator"], "cells_source"),
     ])
     assert await stored_counts(app) == before
@@ -688,8 +701,8 @@ async def test_dry_run_previews_and_stores_nothing(app: Any, client: httpx.Async
 
     items = batch_items()
     items[0]["value"] = -1
-    problem = assert_problem(await post_batch(client, cgj, items, dry_run=True), 422, "validation_failed")
-    assert issues(problem) == [(["items", 0, "value"], "negative")]
+    problem = assert_problem(await post_batch(client, cgj, items, dry_run=True), 422, "out_of_range")
+    assert issues(problem) == [(["items", 0, "value"], "out_of_range")]
     assert await stored_counts(app) == before
 
     # nothing was reserved by the dry run: the same items can be created

@@ -120,8 +120,9 @@ async def test_patch_edits_a_draft_and_changes_the_etag(app: Any, client: httpx.
 
 
 PATCH_INVALID: list[tuple[dict[str, Any], list[Any], str]] = [
-    ({"value": 101}, ["value"], "percent_range"),
-    ({"value": -1}, ["value"], "negative"),
+    ({"value": 101}, ["value"], "out_of_range"),
+    ({"value": -1}, ["value"], "out_of_range"),
+    ({"numerator": -1, "denominator": 4}, ["numerator"], "greater_than_equal"),
     ({"value": True}, ["value"], "number_expected"),
     ({"numerator": 5}, ["denominator"], "numerator_denominator_pair"),
     ({"numerator": 1, "denominator": 0}, ["denominator"], "greater_than"),
@@ -143,7 +144,8 @@ async def test_an_invalid_patch_changes_nothing(app: Any, client: httpx.AsyncCli
             draft = await create(client, cgj, indicator, period, value=70, note="初稿")
             etag = await etag_of(client, cgj, draft["id"])
             before, row = await stored_counts(app), await stored(app, draft["id"])
-            problem = assert_problem(await patch(client, cgj, draft["id"], body, etag), 422, "validation_failed")
+            problem = assert_problem(await patch(client, cgj, draft["id"], body, etag), 422,
+                                     "out_of_range" if kind == "out_of_range" else "validation_failed")
             assert (loc, kind) in issues(problem), problem
             assert await stored_counts(app) == before
             assert await stored(app, draft["id"]) == row

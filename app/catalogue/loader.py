@@ -37,6 +37,10 @@ def _point(year: str, value: str) -> dict[str, Any] | None:
     return {"year": int(year), "value": _number_or_bool(value)}
 
 
+def _bound(raw: str) -> float | None:
+    return float(raw) if raw.strip() else None
+
+
 @dataclass(frozen=True)
 class CatalogueIndicator:
     body: IndicatorCreate
@@ -64,7 +68,9 @@ def indicators() -> list[CatalogueIndicator]:
             direction=row["direction"],
             frequency=row["frequency"],
             baseline=_point(row["baseline_year"], row["baseline_value"]),
-            target=_point(row["target_year"], row["target_value"]),
+            targets=[point] if (point := _point(row["target_year"], row["target_value"])) else [],
+            min_value=_bound(row["min_value"]),
+            max_value=_bound(row["max_value"]),
             lead_department=row["lead_department"],
             cooperating_departments=[code for code in row["cooperating_departments"].split(";") if code],
             definition=row["definition"],

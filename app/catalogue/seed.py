@@ -1,9 +1,8 @@
 """``zwc seed``: load or refresh the reference catalogue. Running it twice changes nothing.
 
 Departments, towns, cell types and criteria are brought in line with the catalogue files.
-Indicators are versioned: a catalogue entry that changed since it was last loaded becomes a new
-version (the old ones stay); revisions made through the API are never overwritten unless the
-catalogue entry itself changes.
+Indicators are versioned: a catalogue entry that changed since it was last loaded becomes new versions
+(the old ones stay); what the lead office revised through the API is kept (app/catalogue/corrections.py).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
-from app.catalogue import loader
+from app.catalogue import corrections, loader
 from app.catalogue import repository as reference
 from app.cells import repository as cells_repository
 from app.cells.models import Cell, CellCriterion, CellType, Town
@@ -94,18 +93,11 @@ async def _seed_planned_cells(session: AsyncSession, actor: Actor, counts: Count
 async def _seed_indicator(
     session: AsyncSession, actor: Actor, counts: Counter[str], entry: loader.CatalogueIndicator
 ) -> None:
-    existing = await indicators_repository.get_indicator(session, entry.body.code)
-    if existing is None:
+    if await indicators_repository.get_indicator(session, entry.body.code) is None:
         await indicators.define(session, actor, entry.body, catalogue_digest=entry.digest)
         counts["indicator.created"] += 1
         return
-    assert existing.id is not None
-    if await indicators_repository.latest_catalogue_digest(session, existing.id) == entry.digest:
-        return
-    changes = indicators.definition_of(entry.body).model_dump()
-    await indicators.revise(session, actor, entry.body.code, changes, valid_from=None, if_match=None,
-                            enforce_if_match=False, catalogue_digest=entry.digest)
-    counts["indicator.revised"] += 1
+    await corrections.apply_entry(session, actor, entry, counts)
 
 
 async def catalogue_is_empty(session: AsyncSession) -> bool:

@@ -42,7 +42,8 @@ async def summary(session: AsyncSession, year: int) -> list[SummaryItem]:
         quota = f["quota"]
         progress = round(f["certified"] / quota, 4) if quota else None
         items.append(SummaryItem(type=cell_type, planned=f["planned"], applied=f["applied"],
-                                 certified=f["certified"], revoked=f["revoked"], quota=quota, progress=progress))
+                                 certified=f["certified"], cumulative=f["cumulative"],
+                                 revoked=f["revoked"], quota=quota, progress=progress))
     return items
 
 
@@ -51,7 +52,8 @@ async def summary_by_town(session: AsyncSession, year: int) -> list[TownSummaryI
     year_end = datetime.combine(date(year + 1, 1, 1), time.min, tzinfo=SHANGHAI)
     figures = await repository.summary(session, year, year_end, date(year, 12, 31), by_town=True)
     return [TownSummaryItem(town=town, type=cell_type, planned=f["planned"], applied=f["applied"],
-                            certified=f["certified"], revoked=f["revoked"])
+                            certified=f["certified"], cumulative=f["cumulative"],
+                            revoked=f["revoked"])
             for (town, cell_type), f in figures.items()]
 
 
@@ -59,14 +61,24 @@ async def summary_by_town(session: AsyncSession, year: int) -> list[TownSummaryI
 class RegistryFigures:
     types: list[str]  # every cell type, by code
     certified: dict[str, int]  # per cell type: certified and valid at the end of the period
+    cumulative: dict[str, int]  # per cell type: built by the end of the period (SPEC §4.2, 累计)
     quotas: dict[str, int]  # per cell type: the quota of the period's year, where one is set
+    quotas_to_date: dict[str, int]  # per cell type: the quotas of every year up to the period's, summed
 
 
 async def registry_figures(session: AsyncSession, period: Period, as_of: datetime | None) -> RegistryFigures:
     """What the registry says about a period (SPEC §4.2), as it stands now or as it stood at ``as_of``."""
     cutoff = min(period.end_instant, as_of) if as_of is not None else period.end_instant
+    types = [cell_type.code for cell_type in await repository.cell_types(session, after=None, limit=1000)]
+    counts = await repository.certificate_counts(session, cutoff, period.last_day)
+    quotas = await repository.quotas_up_to(session, period.year, as_of)
+    to_date: dict[str, int] = {}
+    for (_year, cell_type), quota in quotas.items():
+        to_date[cell_type] = to_date.get(cell_type, 0) + quota
     return RegistryFigures(
-        types=[cell_type.code for cell_type in await repository.cell_types(session, after=None, limit=1000)],
-        certified=await repository.certified_counts(session, cutoff, period.last_day),
-        quotas=await repository.quotas_at(session, period.year, as_of),
+        types=types,
+        certified={cell_type: certified for cell_type, (certified, _built) in counts.items()},
+        cumulative={cell_type: built for cell_type, (_certified, built) in counts.items()},
+        quotas={cell_type: quota for (quota_year, cell_type), quota in quotas.items() if quota_year == period.year},
+        quotas_to_date=to_date,
     )

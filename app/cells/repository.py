@@ -205,11 +205,40 @@ def _held_at(cutoff: datetime, last_day: date) -> Any:
                 or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
 
 
+def _latest_before(cutoff: datetime) -> Any:
+    """Each cell's latest certificate issued before ``cutoff``: (cell_id, at)."""
+    return (
+        select(col(Certificate.cell_id).label("cell_id"), func.max(col(Certificate.certified_at)).label("at"))
+        .where(col(Certificate.certified_at) < cutoff)
+        .group_by(col(Certificate.cell_id))
+        .subquery()
+    )
+
+
+def _certificate_figures(keys: list[Any], cutoff: datetime, last_day: date, *extra: Any) -> Any:
+    """Per ``keys``: the cells certified and valid at the end of a period (``_held_at``), and the cells built by
+    then (SPEC §4.2, 累计): whose latest certificate before ``cutoff`` was not revoked before it. An expired
+    certificate still counts as built; a re-certified cell counts once. ``extra`` adds more columns."""
+    latest = _latest_before(cutoff)
+    built = and_(latest.c.cell_id.is_not(None),
+                 or_(col(Certificate.revoked_at).is_(None), col(Certificate.revoked_at) >= cutoff))
+    return (
+        select(*keys,
+               func.count(func.distinct(case((_held_at(cutoff, last_day), col(Certificate.cell_id))))),
+               func.count(func.distinct(case((built, col(Certificate.cell_id))))),
+               *extra)
+        .join(Cell, col(Cell.id) == col(Certificate.cell_id))
+        .outerjoin(latest, and_(latest.c.cell_id == col(Certificate.cell_id),
+                                latest.c.at == col(Certificate.certified_at)))
+        .group_by(*keys)
+    )
+
+
 async def summary(session: AsyncSession, year: int, year_end: datetime, last_day: date, *,
                   by_town: bool = False) -> dict[tuple[str, ...], dict[str, Any]]:
     """Per type (keys ``(type,)``) or per town and type (keys ``(town, type)``): counts by current
-    status, cells certified and valid at the year's end, cells whose certificate was revoked during the
-    year, and (per type only) the year's quota. Three GROUP BY queries.
+    status, cells certified and valid at the year's end, cells built by then, cells whose certificate was
+    revoked during the year, and (per type only) the year's quota. Three GROUP BY queries.
 
     Per type every type is listed; per town, every (town, type) pair that has at least one cell."""
     keys: list[Any] = [col(Cell.town), col(Cell.type)] if by_town else [col(Cell.type)]
@@ -217,10 +246,11 @@ async def summary(session: AsyncSession, year: int, year_end: datetime, last_day
     if by_town:
         pairs = await session.execute(select(*keys).distinct().order_by(*keys))
         for town, cell_type in pairs:
-            figures[(town, cell_type)] = {"planned": 0, "applied": 0, "certified": 0, "revoked": 0}
+            figures[(town, cell_type)] = {"planned": 0, "applied": 0, "certified": 0, "cumulative": 0, "revoked": 0}
     else:
         for code in (await session.execute(select(col(CellType.code)).order_by(col(CellType.code)))).scalars():
-            figures[(code,)] = {"planned": 0, "applied": 0, "certified": 0, "revoked": 0, "quota": None}
+            figures[(code,)] = {"planned": 0, "applied": 0, "certified": 0, "cumulative": 0, "revoked": 0,
+                                "quota": None}
     by_status = await session.execute(
         select(*keys,
                func.sum(case((col(Cell.status) == "planned", 1), else_=0)),
@@ -232,20 +262,14 @@ async def summary(session: AsyncSession, year: int, year_end: datetime, last_day
         planned, applied = row[width:]
         figures[tuple(row[:width])].update(planned=int(planned or 0), applied=int(applied or 0))
     year_start = year_end.replace(year=year_end.year - 1)
-    certificates = await session.execute(
-        select(
-            *keys,
-            func.count(func.distinct(case((_held_at(year_end, last_day), col(Certificate.cell_id))))),
-            func.count(func.distinct(case((and_(
-                col(Certificate.revoked_at) >= year_start, col(Certificate.revoked_at) < year_end,
-            ), col(Certificate.cell_id))))),
-        )
-        .join(Cell, col(Cell.id) == col(Certificate.cell_id))
-        .group_by(*keys)
-    )
+    revoked_in_year = func.count(func.distinct(case((and_(
+        col(Certificate.revoked_at) >= year_start, col(Certificate.revoked_at) < year_end,
+    ), col(Certificate.cell_id)))))
+    certificates = await session.execute(_certificate_figures(keys, year_end, last_day, revoked_in_year))
     for row in certificates:
-        certified, revoked = row[width:]
-        figures[tuple(row[:width])].update(certified=int(certified or 0), revoked=int(revoked or 0))
+        certified, cumulative, revoked = row[width:]
+        figures[tuple(row[:width])].update(certified=int(certified or 0), cumulative=int(cumulative or 0),
+                                           revoked=int(revoked or 0))
     if not by_town:
         quotas = await session.execute(
             select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
@@ -301,32 +325,29 @@ async def add_file_links(session: AsyncSession, cell_id: int, role: str, file_id
     await session.flush()
 
 
-async def certified_counts(session: AsyncSession, cutoff: datetime, last_day: date) -> dict[str, int]:
-    """Per cell type, the cells holding a certificate issued before ``cutoff``, valid on ``last_day`` and
-    not revoked before ``cutoff`` (the registry's value of 1.4.02 and 5.1.04)."""
-    result = await session.execute(
-        select(col(Cell.type), func.count(func.distinct(col(Certificate.cell_id))))
-        .join(Cell, col(Cell.id) == col(Certificate.cell_id))
-        .where(_held_at(cutoff, last_day))
-        .group_by(col(Cell.type))
-    )
-    return {cell_type: int(count) for cell_type, count in result}
+async def certificate_counts(session: AsyncSession, cutoff: datetime, last_day: date
+                             ) -> dict[str, tuple[int, int]]:
+    """Per cell type, (certified and valid at the end of a period, built by then): see
+    ``_certificate_figures``; ``cutoff`` is the end of the period, or an earlier moment asked about."""
+    result = await session.execute(_certificate_figures([col(Cell.type)], cutoff, last_day))
+    return {cell_type: (int(certified), int(built)) for cell_type, certified, built in result}
 
 
-async def quotas_at(session: AsyncSession, year: int, known_at: datetime | None) -> dict[str, int]:
-    """Per cell type, the year's quota: the current one, or the last one set at or before ``known_at``."""
+async def quotas_up_to(session: AsyncSession, year: int, known_at: datetime | None) -> dict[tuple[int, str], int]:
+    """Every quota of the years up to and including ``year``, by (year, type): as set now, or the last one set
+    at or before ``known_at``."""
     if known_at is None:
         current = await session.execute(
-            select(col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) == year))
-        return {cell_type: int(quota) for cell_type, quota in current}
+            select(col(CellQuota.year), col(CellQuota.type), col(CellQuota.quota)).where(col(CellQuota.year) <= year))
+        return {(quota_year, cell_type): int(quota) for quota_year, cell_type, quota in current}
     latest = (
-        select(col(CellQuotaChange.type).label("type"), func.max(col(CellQuotaChange.id)).label("id"))
-        .where(col(CellQuotaChange.year) == year, col(CellQuotaChange.at) <= known_at)
-        .group_by(col(CellQuotaChange.type))
+        select(func.max(col(CellQuotaChange.id)).label("id"))
+        .where(col(CellQuotaChange.year) <= year, col(CellQuotaChange.at) <= known_at)
+        .group_by(col(CellQuotaChange.year), col(CellQuotaChange.type))
         .subquery()
     )
     historic = await session.execute(
-        select(col(CellQuotaChange.type), col(CellQuotaChange.quota))
+        select(col(CellQuotaChange.year), col(CellQuotaChange.type), col(CellQuotaChange.quota))
         .join(latest, latest.c.id == col(CellQuotaChange.id))
     )
-    return {cell_type: int(quota) for cell_type, quota in historic}
+    return {(quota_year, cell_type): int(quota) for quota_year, cell_type, quota in historic}

@@ -261,11 +261,18 @@ class QuotaOut(BaseModel):
     updated_at: dt.datetime = Field(description="When it was last set (更新时间), UTC ISO 8601.")
 
 
+CUMULATIVE = ("Built to date (累计建成): cells certified by the end of the year whose latest certificate by then "
+              "was not revoked; an expired certificate still counts (the cell was built), a re-certified cell "
+              "counts once.")
+
+
 class SummaryItem(BaseModel):
     type: str = Field(description=TYPE_CODE + " Every type has an item.")
     planned: int = Field(description=PLANNED)
     applied: int = Field(description=APPLIED)
     certified: int = Field(description=CERTIFIED)
+    cumulative: int = Field(description=CUMULATIVE + " The figure of indicators 1.4.02 (all types) and 5.1.04 "
+                                                     "(`scenic`), SPEC §4.2.")
     revoked: int = Field(description=REVOKED)
     quota: int | None = Field(description="The year's quota (目标任务数) set with `PUT /v1/cell-quotas/{year}/{type}`; "
                                           "null when none is set.")
@@ -282,6 +289,7 @@ class TownSummaryItem(BaseModel):
     planned: int = Field(description=PLANNED)
     applied: int = Field(description=APPLIED)
     certified: int = Field(description=CERTIFIED)
+    cumulative: int = Field(description=CUMULATIVE)
     revoked: int = Field(description=REVOKED)
 
 

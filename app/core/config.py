@@ -15,6 +15,11 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///var/zwc.db"
+# Far above any figure of a county or a city (Xinmi's landfill is some tens of 万吨 a year), far below the
+# slips they catch: a figure typed in tonnes into a 万吨 field, or an exponent too many.
+DEFAULT_UNIT_CEILINGS: dict[str, float] = {
+    "万吨": 1e5, "吨": 1e9, "t": 1e9, "万元": 1e9, "t/万元": 1e3, "kg/亩": 1e4, "kg/人·日": 1e2, "个": 1e6,
+}
 
 
 class Settings(BaseSettings):
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
     outlier_threshold: float = Field(default=0.5, gt=0, description="A value further than this fraction from "
                                      "the previous approved one carries a warning and needs a note.")
+    unit_ceilings: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_UNIT_CEILINGS), description="The largest plausible value per unit, for "
+        "indicators without a max_value (JSON object, e.g. {\"万吨\": 100000}); it replaces the default table.")
+    max_magnitude: float = Field(default=1e12, gt=0, le=1e15, description="The largest plausible numerator, "
+                                 "denominator, or value in a unit without a ceiling.")
     submission_deadline_days: int = Field(default=30, ge=0, le=366, description="Days after a period's end "
                                           "within which its value counts as submitted on time (scorecards).")
 

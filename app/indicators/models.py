@@ -65,11 +65,13 @@ class IndicatorVersion(SQLModel, table=True):
         CheckConstraint(one_of("source", SOURCES), name="source"),
         CheckConstraint("weight > 0", name="weight_positive"),
         CheckConstraint("(baseline_year IS NULL) = (baseline_value IS NULL)", name="baseline_complete"),
-        CheckConstraint("(target_year IS NULL) = (target_value IS NULL)", name="target_complete"),
         # The cross-field rules of app.indicators.service.definition_issues.
         CheckConstraint("(value_type = 'boolean') = (direction = 'boolean')", name="boolean_direction"),
-        CheckConstraint("baseline_year IS NULL OR target_year IS NULL OR baseline_year < target_year",
-                        name="baseline_before_target"),
+        CheckConstraint("min_value IS NULL OR max_value IS NULL OR min_value <= max_value", name="bounds_ordered"),
+        CheckConstraint("value_type <> 'boolean' OR (min_value IS NULL AND max_value IS NULL)",
+                        name="no_bounds_for_booleans"),
+        CheckConstraint("baseline_value IS NULL OR ((min_value IS NULL OR baseline_value >= min_value) "
+                        "AND (max_value IS NULL OR baseline_value <= max_value))", name="baseline_within_bounds"),
         CheckConstraint(f"{one_of('value_type', RATE_TYPES)} OR (COALESCE(numerator_label, '') = '' "
                         "AND COALESCE(denominator_label, '') = '')", name="labels_only_for_rates"),
         CheckConstraint("source <> 'cells' OR value_type = 'count'", name="cells_source_count"),
@@ -95,8 +97,9 @@ class IndicatorVersion(SQLModel, table=True):
     frequency: str = Field(max_length=16)
     baseline_year: int | None = None
     baseline_value: float | None = None
-    target_year: int | None = None
-    target_value: float | None = None
+    # The bounds of a value (SPEC §6.1); null: unbounded on that side. Targets live in IndicatorMilestone.
+    min_value: float | None = None
+    max_value: float | None = None
     lead_department: str = Field(
         sa_column=Column(String(16), ForeignKey("departments.code"), nullable=False, index=True)
     )
@@ -131,3 +134,17 @@ class IndicatorCooperator(SQLModel, table=True):
         sa_column=Column(String(16), ForeignKey("departments.code"), primary_key=True, index=True)
     )
     position: int = Field(ge=0)
+
+
+class IndicatorMilestone(SQLModel, table=True):
+    """A target of one indicator version: the value to reach by the end of ``year`` (SPEC §6.1). A version
+    has none (no target set), one, or several in ascending years (the plan's 2023 and 2025 targets)."""
+
+    __tablename__ = "indicator_milestones"
+    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year_range"),)
+
+    version_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("indicator_versions.id"), primary_key=True)
+    )
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    value: float

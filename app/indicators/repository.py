@@ -10,7 +10,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.indicators.models import Indicator, IndicatorCooperator, IndicatorVersion
+from app.indicators.models import Indicator, IndicatorCooperator, IndicatorMilestone, IndicatorVersion
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,10 @@ async def get_version(session: AsyncSession, indicator_id: int, version: int) ->
     return result.scalar_one()
 
 
-async def latest_catalogue_digest(session: AsyncSession, indicator_id: int) -> str | None:
-    """The digest of the newest version that `zwc seed` loaded, if any."""
+async def latest_catalogue_version(session: AsyncSession, indicator_id: int) -> IndicatorVersion | None:
+    """The newest version that `zwc seed` loaded from the catalogue, if any."""
     result = await session.execute(
-        select(col(IndicatorVersion.catalogue_digest))
+        select(IndicatorVersion)
         .where(
             col(IndicatorVersion.indicator_id) == indicator_id,
             col(IndicatorVersion.catalogue_digest).is_not(None),
@@ -66,6 +66,22 @@ async def cooperators(session: AsyncSession, version_ids: Iterable[int]) -> dict
     )
     for version_id, department in result:
         found[version_id].append(department)
+    return found
+
+
+async def milestones(session: AsyncSession, version_ids: Iterable[int]) -> dict[int, list[tuple[int, float]]]:
+    """Each version's milestones (year, value), in ascending years."""
+    ids = list(version_ids)
+    found: dict[int, list[tuple[int, float]]] = {version_id: [] for version_id in ids}
+    if not ids:
+        return found
+    result = await session.execute(
+        select(col(IndicatorMilestone.version_id), col(IndicatorMilestone.year), col(IndicatorMilestone.value))
+        .where(col(IndicatorMilestone.version_id).in_(ids))
+        .order_by(col(IndicatorMilestone.version_id), col(IndicatorMilestone.year))
+    )
+    for version_id, year, value in result:
+        found[version_id].append((year, value))
     return found
 
 
@@ -123,6 +139,16 @@ async def list_versions(
     return (await session.execute(query.limit(limit))).scalars().all()
 
 
+async def versions_from(session: AsyncSession, indicator_id: int, first: int) -> Sequence[IndicatorVersion]:
+    """The versions numbered ``first`` and later, oldest first."""
+    result = await session.execute(
+        select(IndicatorVersion)
+        .where(col(IndicatorVersion.indicator_id) == indicator_id, col(IndicatorVersion.version) >= first)
+        .order_by(col(IndicatorVersion.version))
+    )
+    return result.scalars().all()
+
+
 async def count_indicators(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Indicator))).scalar_one())
 
@@ -132,6 +158,10 @@ def add_cooperators(session: AsyncSession, version_id: int, departments: Sequenc
         IndicatorCooperator(version_id=version_id, department=code, position=position)
         for position, code in enumerate(departments)
     )
+
+
+def add_milestones(session: AsyncSession, version_id: int, milestones: Sequence[tuple[int, float]]) -> None:
+    session.add_all(IndicatorMilestone(version_id=version_id, year=year, value=value) for year, value in milestones)
 
 
 async def version_in_force(session: AsyncSession, code: str, moment: datetime) -> IndicatorVersion | None:

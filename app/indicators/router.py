@@ -44,9 +44,7 @@ async def list_indicators(
         limit=page.limit + 1,
     )
     rows_page, next_cursor = page_of(rows, page, "indicators", lambda row: [row[0]])
-    cooperating = await repository.cooperators(session, [version.id for _, version in rows_page if version.id])
-    items = [service.to_out(code, version, cooperating[version.id]) for code, version in rows_page if version.id]
-    return Page[IndicatorOut](items=items, next_cursor=next_cursor)
+    return Page[IndicatorOut](items=await service.present(session, rows_page), next_cursor=next_cursor)
 
 
 @router.get("/{code}", response_model=IndicatorOut, operation_id="getIndicator",
@@ -70,9 +68,8 @@ async def list_indicator_versions(code: IndicatorCode, session: SessionDep, page
         session, indicator.id, before_version=position[0] if position else None, limit=page.limit + 1
     )
     versions, next_cursor = page_of(rows, page, "indicator_versions", lambda v: [v.version])
-    cooperating = await repository.cooperators(session, [v.id for v in versions if v.id])
-    items = [service.to_out(code, v, cooperating[v.id]) for v in versions if v.id]
-    return Page[IndicatorOut](items=items, next_cursor=next_cursor)
+    return Page[IndicatorOut](items=await service.present(session, [(code, v) for v in versions]),
+                              next_cursor=next_cursor)
 
 
 @router.post("", response_model=IndicatorOut, status_code=status.HTTP_201_CREATED, operation_id="createIndicator",

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 Category = Literal["source_reduction", "utilization", "disposal", "support", "public"]
@@ -39,6 +39,11 @@ NumberOrBool = Annotated[
 ]
 
 
+MAX_MILESTONES = 20
+# A bound is a finite number a double holds; null for none.
+Bound = Annotated[float | None, Field(allow_inf_nan=False)]
+
+
 class YearValue(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,8 +62,8 @@ ABOUT = {
     "kind": "Kind (指标类型): `mandatory` (必选指标, national), `optional` (可选指标, chosen for local industry) "
             "or `self_selected` (自选指标, city-specific).",
     "unit": "Unit of measurement (计量单位), e.g. `%`, `万吨`, `t/万元`.",
-    "value_type": "Value type (数值类型), which decides the values accepted: `percent` (0–100), `quantity` "
-                  "(≥ 0), `count` (a whole number ≥ 0), `boolean` (true/false) or `ratio` (≥ 0). For `percent` "
+    "value_type": "Value type (数值类型): `percent`, `quantity`, `count` (whole numbers), `boolean` (true/false) or "
+                  "`ratio`; the values accepted are further held to `min_value` and `max_value`. For `percent` "
                   "`value` = 100 × numerator / denominator, for `ratio` numerator / denominator.",
     "direction": "Which way is better (指标方向): `increase` (正向, higher is better), `decrease` (逆向, lower is "
                  "better), `boolean` (是否类, for boolean indicators and only them) or `decrease_vs_previous` "
@@ -67,8 +72,16 @@ ABOUT = {
                  "`quarterly` (`YYYYQn`) or `monthly` (`YYYY-MM`).",
     "baseline": "Baseline (基准值) as {`year`, `value`}, or null when there is none; its year must be before the "
                 "target's. Scores measure progress from it.",
-    "target": "Target (目标值) as {`year`, `value`}, or null when none is set (the indicator then scores "
-              "`no_target`, unless its direction is `decrease_vs_previous`).",
+    "target": "Target (目标值) as {`year`, `value`}: the last milestone of `targets`, or null when none is set (the "
+              "indicator then scores `no_target`, unless its direction is `decrease_vs_previous`).",
+    "targets": "Milestones (阶段目标), as {`year`, `value`} in ascending years, e.g. the plan's 2023 and 2025 "
+               "targets; empty when none is set. A period is scored against the first milestone whose year is at "
+               "or after the period's year, else the last one. At most 20.",
+    "min_value": "Smallest value accepted (最小值), in the indicator's unit; null: no minimum (rates of change, "
+                 "下降率, where a rise is a negative value). Values, baselines and targets outside the bounds are "
+                 "refused (`out_of_range`).",
+    "max_value": "Largest value accepted (最大值), in the indicator's unit; null: no maximum. Not below "
+                 "`min_value`. Boolean indicators have neither bound.",
     "lead_department": "Code of the lead department (牵头部门), which reports the values, e.g. `sthj`.",
     "cooperating_departments": "Codes of the cooperating departments (配合部门), who may also report; each once, "
                                "never the lead department; at most 30.",
@@ -90,7 +103,8 @@ KEEP_OR_CLEAR = " Omit it to keep the current one; null removes it."
 
 
 def _patch(name: str) -> str:
-    nullable = name in ("baseline", "target", "numerator_label", "denominator_label", "provenance")
+    nullable = name in ("baseline", "target", "numerator_label", "denominator_label", "provenance", "min_value",
+                        "max_value")
     return ABOUT[name] + (KEEP_OR_CLEAR if nullable else KEEP)
 
 
@@ -109,7 +123,9 @@ class IndicatorDefinition(BaseModel):
     direction: Direction = Field(description=ABOUT["direction"])
     frequency: Frequency = Field(description=ABOUT["frequency"])
     baseline: YearValue | None = Field(default=None, description=ABOUT["baseline"])
-    target: YearValue | None = Field(default=None, description=ABOUT["target"])
+    targets: list[YearValue] = Field(default_factory=list, max_length=MAX_MILESTONES, description=ABOUT["targets"])
+    min_value: Bound = Field(default=None, description=ABOUT["min_value"])
+    max_value: Bound = Field(default=None, description=ABOUT["max_value"])
     lead_department: str = Field(min_length=2, max_length=16, description=ABOUT["lead_department"])
     cooperating_departments: list[str] = Field(default_factory=list, max_length=30,
                                                description=ABOUT["cooperating_departments"] + " Default none.")
@@ -121,7 +137,23 @@ class IndicatorDefinition(BaseModel):
     provenance: str | None = Field(default=None, max_length=2000, description=ABOUT["provenance"])
 
 
+DEFAULT_BOUNDS = ("Default, when neither bound is given: `percent` 0–100, `quantity`, `count` and `ratio` at "
+                  "least 0 with no maximum, `boolean` none.")
+
+
+def _one_target_field(data: Any) -> Any:
+    """`target` is a one-milestone shorthand of `targets`; giving both is ambiguous."""
+    if isinstance(data, dict) and "target" in data and "targets" in data:
+        raise PydanticCustomError("target_and_targets", "give either target or targets, not both")
+    return data
+
+
 class IndicatorCreate(IndicatorDefinition):
+    min_value: Bound = Field(default=None, description=ABOUT["min_value"] + " " + DEFAULT_BOUNDS)
+    max_value: Bound = Field(default=None, description=ABOUT["max_value"] + " " + DEFAULT_BOUNDS)
+    target: YearValue | None = Field(default=None, description="A single target (目标值) as {`year`, `value`}: "
+                                                               "shorthand for `targets` with one milestone; give "
+                                                               "one or the other.")
     code: str = Field(pattern=CODE_PATTERN,
                       description="Indicator code (指标编码), e.g. `1.4.03`: up to 32 letters, digits, `.`, `_` "
                                   "and `-`, starting with a letter or digit; it never changes.",
@@ -129,6 +161,11 @@ class IndicatorCreate(IndicatorDefinition):
     valid_from: AwareDatetime | None = Field(
         default=None, description="When the definition takes force (生效时间), ISO 8601 with an offset; default: "
                                   "now. A period is scored with the version in force at the period's end.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_or_targets(cls, data: Any) -> Any:
+        return _one_target_field(data)
 
 
 class IndicatorPatch(BaseModel):
@@ -146,7 +183,15 @@ class IndicatorPatch(BaseModel):
     direction: Direction | None = Field(default=None, description=_patch("direction"))
     frequency: Frequency | None = Field(default=None, description=_patch("frequency"))
     baseline: YearValue | None = Field(default=None, description=_patch("baseline"))
-    target: YearValue | None = Field(default=None, description=_patch("target"))
+    target: YearValue | None = Field(default=None, description=_patch("target") + " Sets `targets` to this one "
+                                                                                  "milestone; give `target` or "
+                                                                                  "`targets`, not both.")
+    targets: list[YearValue] | None = Field(default=None, max_length=MAX_MILESTONES,
+                                            description=_patch("targets") + " `[]` removes every milestone.")
+    min_value: Bound = Field(default=None, description=_patch("min_value") + " When `value_type` changes and "
+                                                                             "neither bound is given, both take the "
+                                                                             "new type's defaults.")
+    max_value: Bound = Field(default=None, description=_patch("max_value"))
     lead_department: str | None = Field(default=None, min_length=2, max_length=16,
                                         description=_patch("lead_department"))
     cooperating_departments: list[str] | None = Field(default=None, max_length=30,
@@ -162,6 +207,11 @@ class IndicatorPatch(BaseModel):
                                   "now; not earlier than the current version's."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _target_or_targets(cls, data: Any) -> Any:
+        return _one_target_field(data)
+
 
 class IndicatorOut(BaseModel):
     code: str = Field(description="Indicator code (指标编码), e.g. `1.4.02`.")
@@ -176,6 +226,9 @@ class IndicatorOut(BaseModel):
     frequency: Frequency = Field(description=ABOUT["frequency"])
     baseline: YearValue | None = Field(description=ABOUT["baseline"])
     target: YearValue | None = Field(description=ABOUT["target"])
+    targets: list[YearValue] = Field(description=ABOUT["targets"])
+    min_value: float | None = Field(description=ABOUT["min_value"])
+    max_value: float | None = Field(description=ABOUT["max_value"])
     lead_department: str = Field(description=ABOUT["lead_department"])
     cooperating_departments: list[str] = Field(description=ABOUT["cooperating_departments"])
     weight: float = Field(description=ABOUT["weight"])

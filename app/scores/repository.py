@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select, true
+from sqlalchemy import Select, and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -23,10 +23,14 @@ from app.submissions.models import Submission, SubmissionRevision
 
 async def definitions(session: AsyncSession, moment: datetime, known_at: datetime | None
                       ) -> Sequence[tuple[str, IndicatorVersion]]:
-    """Every indicator with the version in force at ``moment`` (the newest valid from before it, else the
-    first), ordered by code. With ``known_at``, only revisions created by then count (the first version
-    always does: the catalogue may have been loaded after the moment asked about)."""
-    known = [col(IndicatorVersion.created_at) <= known_at] if known_at is not None else []
+    """The indicators in force by ``moment`` (SPEC §6.1), each with its version in force then: the newest valid
+    from before it, ordered by code. An indicator with no version valid before the moment is left out.
+
+    With ``known_at``, only versions recorded by then count, except the catalogue's first versions: they
+    transcribe the plan's own annex, adopted before this service recorded anything (docs/decisions/0022)."""
+    known = ([or_(col(IndicatorVersion.created_at) <= known_at,
+                  and_(col(IndicatorVersion.version) == 1, col(IndicatorVersion.catalogue_digest).is_not(None)))]
+             if known_at is not None else [])
     in_force = (
         select(col(IndicatorVersion.indicator_id).label("indicator_id"),
                func.max(col(IndicatorVersion.version)).label("version"))
@@ -34,19 +38,11 @@ async def definitions(session: AsyncSession, moment: datetime, known_at: datetim
         .group_by(col(IndicatorVersion.indicator_id))
         .subquery()
     )
-    first = (
-        select(col(IndicatorVersion.indicator_id).label("indicator_id"),
-               func.min(col(IndicatorVersion.version)).label("version"))
-        .group_by(col(IndicatorVersion.indicator_id))
-        .subquery()
-    )
-    chosen = func.coalesce(in_force.c.version, first.c.version)
     result = await session.execute(
         select(col(Indicator.code), IndicatorVersion)
-        .join(first, first.c.indicator_id == col(Indicator.id))
-        .outerjoin(in_force, in_force.c.indicator_id == col(Indicator.id))
+        .join(in_force, in_force.c.indicator_id == col(Indicator.id))
         .join(IndicatorVersion, and_(col(IndicatorVersion.indicator_id) == col(Indicator.id),
-                                     col(IndicatorVersion.version) == chosen))
+                                     col(IndicatorVersion.version) == in_force.c.version))
         .order_by(col(Indicator.code))
     )
     return [(code, version) for code, version in result]

@@ -18,6 +18,7 @@ from app.cells.progress import RegistryFigures, registry_figures
 from app.core.errors import Unprocessable
 from app.core.issues import issue
 from app.core.periods import Period, check_period, parse_period
+from app.indicators import repository as indicators_repository
 from app.indicators.models import CATEGORIES, FREQUENCIES, IndicatorVersion
 from app.scores import formulas, repository
 from app.scores.repository import CountedValue
@@ -32,9 +33,30 @@ CATEGORY_NAMES: dict[str, tuple[str, str]] = {
     "public": ("群众获得感", "Public sense of gain"),
 }
 
-# Indicators fed by the cell registry (SPEC §4.2) and the cell types they count; any other indicator
-# with source "cells" counts every type.
-CELL_TYPES_COUNTED: dict[str, tuple[str, ...]] = {"5.1.04": ("scenic",)}
+@dataclass(frozen=True)
+class RegistryCount:
+    """What an indicator fed by the cell registry counts (SPEC §4.2): the cells of ``types`` built to date (None:
+    every type), against the quotas Zhengzhou set up to the period's year or against its own milestones."""
+
+    types: tuple[str, ...] | None
+    target_from_quotas: bool
+
+
+# The catalogue's two; any other indicator with source "cells" counts every type against its own milestones.
+REGISTRY_COUNTS: dict[str, RegistryCount] = {
+    "1.4.02": RegistryCount(types=None, target_from_quotas=True),
+    "5.1.04": RegistryCount(types=("scenic",), target_from_quotas=False),
+}
+OWN_MILESTONES = RegistryCount(types=None, target_from_quotas=False)
+
+
+def milestone_for(milestones: list[tuple[int, float]], year: int) -> tuple[int, float] | None:
+    """The target a period of ``year`` is scored against (SPEC §6.1): the first milestone at or after the year,
+    else the last one; None when there are none."""
+    for milestone in milestones:
+        if milestone[0] >= year:
+            return milestone
+    return milestones[-1] if milestones else None
 
 
 @dataclass(frozen=True)
@@ -105,11 +127,12 @@ async def board(session: AsyncSession, period: Period, include: Include, as_of: 
         session, set(previous_of.values()), statuses, as_of, latest_only=False) if c.indicator in previous_of}
 
     registry = await registry_figures(session, period, as_of)
+    milestones = await indicators_repository.milestones(session, [v.id for _, v in definitions if v.id is not None])
 
     scores = []
     for code, version in definitions:
-        target = ((version.target_year, version.target_value)
-                  if version.target_year is not None and version.target_value is not None else None)
+        assert version.id is not None
+        target = milestone_for(milestones[version.id], period.year)
         baseline = ((version.baseline_year, version.baseline_value)
                     if version.baseline_year is not None and version.baseline_value is not None else None)
         value: float | None
@@ -117,11 +140,13 @@ async def board(session: AsyncSession, period: Period, include: Include, as_of: 
         denominator: float | None
         approved_at: datetime | None
         if version.source == "cells":
-            types = CELL_TYPES_COUNTED.get(code)
-            count = sum(n for cell_type, n in registry.certified.items() if types is None or cell_type in types)
-            quotas = [q for cell_type, q in registry.quotas.items() if types is None or cell_type in types]
-            if quotas:
-                target = (period.year, float(sum(quotas)))
+            counted = REGISTRY_COUNTS.get(code, OWN_MILESTONES)
+            count = sum(n for cell_type, n in registry.cumulative.items()
+                        if counted.types is None or cell_type in counted.types)
+            if counted.target_from_quotas:
+                quotas = [q for cell_type, q in registry.quotas_to_date.items()
+                          if counted.types is None or cell_type in counted.types]
+                target = (period.year, float(sum(quotas))) if quotas else None
             value_period, value, numerator, denominator, approved_at = period.label, float(count), None, None, None
         else:
             used = chosen.get(code)

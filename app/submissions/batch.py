@@ -9,16 +9,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.actor import Actor
-from app.core.errors import Conflict, Unprocessable
+from app.core.errors import Conflict
 from app.core.issues import issue, prefixed
+from app.indicators.bounds import refused
 from app.submissions import repository
 from app.submissions.models import Submission
-from app.submissions.rules import ISSUES, Checked, Refusal, check
+from app.submissions.rules import ISSUES, Checked, Plausibility, Refusal, check
 from app.submissions.schemas import SubmissionCreate
 from app.submissions.service import store_new
 
 
-async def check_all(session: AsyncSession, actor: Actor, items: list[SubmissionCreate], now: datetime) -> list[Checked]:
+async def check_all(session: AsyncSession, actor: Actor, items: list[SubmissionCreate], now: datetime,
+                    plausible: Plausibility) -> list[Checked]:
     """Every item's rules; one 422 listing every failing item (``loc`` starts ``["items", index]``)."""
     issues: list[dict[str, Any]] = []
     checked: list[Checked] = []
@@ -35,11 +37,11 @@ async def check_all(session: AsyncSession, actor: Actor, items: list[SubmissionC
                                 existing_id=existing[key]))
             continue
         try:
-            checked.append(await check(session, actor, dict(item), now=now))
+            checked.append(await check(session, actor, dict(item), now=now, plausible=plausible))
         except Refusal as refusal:
             issues += prefixed(["items", index], refusal.issues)
     if issues:
-        raise Unprocessable(errors=issues)
+        raise refused(issues)
     return checked
 
 

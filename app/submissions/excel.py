@@ -32,10 +32,11 @@ from app.core.errors import Unprocessable, UnsupportedMediaType
 from app.core.issues import issue
 from app.core.problems import validation_errors
 from app.files.sniff import XLSX, sniff
-from app.indicators.models import IndicatorVersion
+from app.indicators.bounds import number_text, refused
+from app.indicators.schemas import IndicatorOut
 from app.submissions import batch
 from app.submissions.rules import ISSUES as RULE_ISSUES
-from app.submissions.rules import Checked
+from app.submissions.rules import Checked, Plausibility
 from app.submissions.schemas import SubmissionCreate
 
 CSV = "text/csv"
@@ -67,6 +68,7 @@ COLUMNS = (
     Column("denominator", "分母", "denominator", 14, True),
     Column("note", "说明", "note", 40, True),
     Column("target", "目标值", "target", 16, False),
+    Column("bounds", "取值范围", "bounds", 16, False),
 )
 LETTER = {column.key: get_column_letter(position) for position, column in enumerate(COLUMNS, start=1)}
 
@@ -116,15 +118,29 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def target_text(version: IndicatorVersion) -> str:
-    """The target as officials read it, e.g. ``2025: 99.5`` or ``2025: 是``."""
-    if version.target_year is None or version.target_value is None:
+def _shown(value: float | bool, value_type: str) -> str:
+    if value_type == "boolean":
+        return "是" if value else "否"
+    return number_text(float(value))
+
+
+def target_text(indicator: IndicatorOut) -> str:
+    """The milestones as officials read them, e.g. ``2023: 80; 2025: 99.5`` or ``2025: 是``."""
+    return "; ".join(f"{target.year}: {_shown(target.value, indicator.value_type)}" for target in indicator.targets)
+
+
+def bounds_cell_text(indicator: IndicatorOut) -> str:
+    """The bounds of a value, e.g. ``0–100``, ``≥ 0``, ``≤ 100``; empty for yes/no indicators."""
+    low, high = indicator.min_value, indicator.max_value
+    if indicator.value_type == "boolean":
         return ""
-    if version.value_type == "boolean":
-        shown = "是" if version.target_value else "否"
-    else:
-        shown = _number_text(version.target_value)
-    return f"{version.target_year}: {shown}"
+    if low is not None and high is not None:
+        return f"{number_text(low)}–{number_text(high)}"
+    if low is not None:
+        return f"≥ {number_text(low)}"
+    if high is not None:
+        return f"≤ {number_text(high)}"
+    return "不限 any"
 
 
 def _style_header(sheet: Worksheet) -> None:
@@ -139,14 +155,15 @@ def _style_header(sheet: Worksheet) -> None:
     sheet.freeze_panes = "A2"
 
 
-def _write_row(sheet: Worksheet, row: int, code: str, version: IndicatorVersion) -> None:
+def _write_row(sheet: Worksheet, row: int, version: IndicatorOut) -> None:
     rate = version.value_type in ("percent", "ratio")
     values: dict[str, Any] = {
-        "indicator": code,
+        "indicator": version.code,
         "name": version.name_zh,
         "unit": version.unit,
         "frequency": FREQUENCY_LABELS.get(version.frequency, version.frequency),
         "target": target_text(version),
+        "bounds": bounds_cell_text(version),
     }
     for position, column in enumerate(COLUMNS, start=1):
         cell = sheet.cell(row=row, column=position, value=values.get(column.key))
@@ -165,7 +182,23 @@ def _write_row(sheet: Worksheet, row: int, code: str, version: IndicatorVersion)
             sheet[f"{LETTER[key]}{row}"].comment = comment
 
 
-def _add_validations(sheet: Worksheet, rows: Sequence[tuple[int, IndicatorVersion]]) -> None:
+def _bounds_validation(version: IndicatorOut) -> DataValidation | None:
+    """Excel's own check of a typed value against the bounds, so a slip shows while typing."""
+    low, high = version.min_value, version.max_value
+    if version.value_type == "boolean" or (low is None and high is None):
+        return None
+    shown = bounds_cell_text(version)
+    common = {"type": "decimal", "allow_blank": True, "showErrorMessage": True, "errorTitle": "取值范围 bounds",
+              "error": f"数值应在范围内：{shown}。The value must be within {shown}."}
+    if low is not None and high is not None:
+        return DataValidation(operator="between", formula1=number_text(low), formula2=number_text(high), **common)
+    if low is not None:
+        return DataValidation(operator="greaterThanOrEqual", formula1=number_text(low), **common)
+    assert high is not None
+    return DataValidation(operator="lessThanOrEqual", formula1=number_text(high), **common)
+
+
+def _add_validations(sheet: Worksheet, rows: Sequence[tuple[int, IndicatorOut]]) -> None:
     booleans = DataValidation(type="list", formula1='"是,否"', allow_blank=True, showErrorMessage=True,
                               errorTitle="是/否", error="请选择“是”或“否”。Choose 是 (yes) or 否 (no).",
                               promptTitle="是/否", prompt="请选择“是”或“否”", showInputMessage=True)
@@ -174,12 +207,18 @@ def _add_validations(sheet: Worksheet, rows: Sequence[tuple[int, IndicatorVersio
                                   prompt=f"{zh}\n{en}")
         for frequency, (zh, en) in PERIOD_HINTS.items()
     }
+    bounds: dict[str, DataValidation] = {}
     for row, version in rows:
         if version.value_type == "boolean":
             booleans.add(f"{LETTER['value']}{row}")
         if version.frequency in periods:
             periods[version.frequency].add(f"{LETTER['period']}{row}")
-    for validation in (booleans, *periods.values()):
+        key = bounds_cell_text(version)
+        if key not in bounds and (made := _bounds_validation(version)) is not None:
+            bounds[key] = made
+        if key in bounds:
+            bounds[key].add(f"{LETTER['value']}{row}")
+    for validation in (booleans, *periods.values(), *bounds.values()):
         if validation.sqref.ranges:
             sheet.add_data_validation(validation)
 
@@ -198,8 +237,10 @@ HELP_LINES: tuple[tuple[str, str], ...] = (
      "indicator, copy its row."),
     ("4. 是否类指标的数值请选择“是”或“否”（也接受 TRUE/FALSE）。",
      "4. For yes/no indicators choose 是 (yes) or 否 (no); TRUE/FALSE are accepted too."),
-    ("5. 灰色列（指标代码、名称、单位、频次、目标值）仅供参考，请勿修改指标代码。",
-     "5. Grey columns (code, name, unit, frequency, target) are for reference; do not change the code."),
+    ("5. 灰色列（指标代码、名称、单位、频次、目标值、取值范围）仅供参考，请勿修改指标代码。数值须在“取值范围”之内"
+     "（下降率没有下限：上升时填负数）。",
+     "5. Grey columns (code, name, unit, frequency, target, bounds) are for reference; do not change the code. A "
+     "value must be within its bounds (rates of change have no minimum: a rise is a negative value)."),
     (f"6. 每个文件最多 {MAX_ROWS} 行。上传时逐行校验，任何一行有误则全部不保存，错误信息注明行号。",
      f"6. At most {MAX_ROWS} filled rows per file. The upload is all or nothing: if any row is wrong nothing "
      "is saved, and each error names its row."),
@@ -225,23 +266,23 @@ def _write_help(sheet: Worksheet, department: str, department_name: str | None) 
         cell.alignment = Alignment(wrap_text=True, vertical="top")
 
 
-def build_template(indicators: Iterable[tuple[str, IndicatorVersion]], department: str,
-                   department_name: str | None = None) -> bytes:
+def build_template(indicators: Iterable[IndicatorOut], department: str, department_name: str | None = None
+                   ) -> bytes:
     """The fill-in workbook for one department (indicators fed by the cell registry left out)."""
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = SHEET
     _style_header(sheet)
-    rows: list[tuple[int, IndicatorVersion]] = []
-    for code, version in indicators:
+    rows: list[tuple[int, IndicatorOut]] = []
+    for version in indicators:
         if version.source == "cells":
             continue
         row = len(rows) + 2
-        _write_row(sheet, row, code, version)
+        _write_row(sheet, row, version)
         rows.append((row, version))
     _add_validations(sheet, rows)
-    sheet.auto_filter.ref = f"A1:{LETTER['target']}{max(len(rows) + 1, 1)}"
+    sheet.auto_filter.ref = f"A1:{LETTER['bounds']}{max(len(rows) + 1, 1)}"
     _write_help(workbook.create_sheet(HELP_SHEET), department, department_name)
     workbook.properties.title = f"无废城市指标填报模板 {department}"
     workbook.properties.creator = "Zero-Waste City API"
@@ -474,7 +515,8 @@ def _error_index(error: Mapping[str, Any]) -> int:
     return loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
 
 
-async def check_rows(session: AsyncSession, actor: Actor, rows: Sequence[ParsedRow], now: datetime) -> list[Checked]:
+async def check_rows(session: AsyncSession, actor: Actor, rows: Sequence[ParsedRow], now: datetime,
+                     plausible: Plausibility) -> list[Checked]:
     """The batch rules over every row; one 422 listing every problem, each with its ``row``.
 
     Rows whose cells could not be read are reported with the others' rule problems (the rules run
@@ -494,11 +536,11 @@ async def check_rows(session: AsyncSession, actor: Actor, rows: Sequence[ParsedR
     checked: list[Checked] = []
     if readable:
         try:
-            checked = await batch.check_all(session, actor, [item for _, item in readable], now)
-        except Unprocessable as refused:
-            errors += _located(refused.errors or [], readable)
+            checked = await batch.check_all(session, actor, [item for _, item in readable], now, plausible)
+        except Unprocessable as refusal:
+            errors += _located(refusal.errors or [], readable)
     if errors:
-        raise Unprocessable(errors=sorted(errors, key=_error_index))
+        raise refused(sorted(errors, key=_error_index))
     return checked
 
 

@@ -23,9 +23,9 @@ from app.core.timeutil import utcnow
 from app.departments import repository as departments
 from app.files.sniff import XLSX
 from app.idempotency.dependencies import Idempotent
-from app.indicators import repository as indicators
-from app.indicators.repository import IndicatorFilter
+from app.indicators import service as indicators
 from app.submissions import batch, excel, service
+from app.submissions.rules import Plausibility
 from app.submissions.schemas import BatchCreated, BatchPreview
 
 router = APIRouter(prefix="/submissions", tags=["submissions"], route_class=ApiRoute)
@@ -58,12 +58,12 @@ async def get_submission_template(caller: SubmissionsWrite, session: SessionDep)
     cooperates on (those counted from the cell registry left out).
 
     Sheet 填报 has a frozen bilingual header row and one row per indicator: code, name, unit,
-    frequency, then period, value, numerator, denominator and note to fill in, and the target for
-    reference; yes/no indicators offer 是/否 in a list. Send it back to `importSubmissions`.
+    frequency, then period, value, numerator, denominator and note to fill in, and the targets and the
+    bounds of a value for reference; yes/no indicators offer 是/否 in a list, and Excel itself refuses a
+    number outside the bounds. Send it back to `importSubmissions`.
     """
     department = caller.department or ""
-    rows = await indicators.list_latest(session, IndicatorFilter(department=department), after_code=None,
-                                        limit=CATALOGUE_LIMIT)
+    rows = await indicators.current_of_department(session, department, limit=CATALOGUE_LIMIT)
     found = await departments.get(session, department)
     content = await anyio.to_thread.run_sync(
         excel.build_template, rows, department, found.name_zh if found is not None else None
@@ -103,7 +103,7 @@ async def import_submissions(
         raise UnsupportedMediaType("unsupported_import_type")
     rows = await anyio.to_thread.run_sync(excel.parse_upload, data, media_type)
     now = utcnow()
-    checked = await excel.check_rows(session, caller, rows, now)
+    checked = await excel.check_rows(session, caller, rows, now, Plausibility.from_settings(request.app.state.settings))
     threshold = float(request.app.state.settings.outlier_threshold)
     if dry_run:
         response.status_code = status.HTTP_200_OK

@@ -18,6 +18,7 @@ from app.idempotency.dependencies import Idempotent
 from app.submissions import batch, repository, service, workflow
 from app.submissions.models import Submission
 from app.submissions.repository import SubmissionFilter
+from app.submissions.rules import Plausibility
 from app.submissions.schemas import (
     ActionNote,
     ActionReason,
@@ -46,6 +47,10 @@ def _threshold(request: Request) -> float:
     return float(request.app.state.settings.outlier_threshold)
 
 
+def _plausible(request: Request) -> Plausibility:
+    return Plausibility.from_settings(request.app.state.settings)
+
+
 async def _answer(request: Request, session: AsyncSession, lang: Language, submission: Submission,
                   response: Response) -> SubmissionOut:
     response.headers["ETag"] = service.etag(submission)
@@ -62,7 +67,7 @@ async def create_submission(body: SubmissionCreate, caller: SubmissionsWrite, se
     The value is validated against the indicator definition in force at the period's end; with
     `numerator` and `denominator` the value is computed. One submission per indicator and period:
     a second answers 409 with `existing_id`."""
-    submission = await service.create(session, caller, body, utcnow())
+    submission = await service.create(session, caller, body, utcnow(), _plausible(request))
     response.headers["Location"] = f"/v1/submissions/{submission.id}"
     return await _answer(request, session, lang, submission, response)
 
@@ -78,7 +83,7 @@ async def create_submissions_batch(
     """Up to 500 submissions, all or nothing: if any item fails, nothing is written and the 422's
     `errors[].loc` starts with `["items", index]`. `dry_run=true` answers 200 with the previews."""
     now = utcnow()
-    checked = await batch.check_all(session, caller, body.items, now)
+    checked = await batch.check_all(session, caller, body.items, now, _plausible(request))
     if dry_run:
         response.status_code = status.HTTP_200_OK
         return BatchPreview(items=[await service.preview(session, item, threshold=_threshold(request), lang=lang)
@@ -135,7 +140,7 @@ async def edit_submission(
     """Edit a `draft` or `returned` submission of one's own department (`If-Match` required);
     `approved` answers 409 until the lead office reopens it."""
     submission = await service.edit(session, caller, submission_id, body.model_dump(exclude_unset=True),
-                                    if_match=if_match, now=utcnow())
+                                    if_match=if_match, now=utcnow(), plausible=_plausible(request))
     return await _answer(request, session, lang, submission, response)
 
 

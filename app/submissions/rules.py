@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -11,9 +12,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.actor import Actor
+from app.core.config import Settings
 from app.core.issues import issue
 from app.core.periods import PERIOD_ISSUES, Period, check_period
 from app.indicators import repository as indicators
+from app.indicators.bounds import number_text
 from app.indicators.models import IndicatorVersion
 from app.indicators.service import value_issues
 from app.submissions import repository
@@ -39,6 +42,9 @@ ISSUES: dict[str, tuple[str, str]] = {
                    "只有百分比和比率型指标可以填写分子、分母"),
     "value_mismatch": ("value {value} differs from numerator/denominator ({computed})",
                        "数值 {value} 与分子/分母计算结果（{computed}）不一致"),
+    "implausible_magnitude": ("{value} is larger than any plausible figure{in_unit} (at most {ceiling}); check the "
+                              "unit and the decimal point",
+                              "{value} 超出{in_unit_zh}合理数值范围（不超过 {ceiling}），请核对单位和小数点"),
     "unknown_file": ("no file with this id was uploaded by your department", "本部门未上传该文件"),
     "value_required": ("a value is needed before submitting", "提交前必须填写数值"),
     "note_required": (
@@ -48,6 +54,28 @@ ISSUES: dict[str, tuple[str, str]] = {
 }
 
 FREQUENCY_ZH = {"annual": "年度", "quarterly": "季度", "monthly": "月度"}
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """How large a typed figure may plausibly be, where the indicator sets no maximum: per unit (e.g. 万吨), and
+    for every other number (numerators, denominators, units without a ceiling). A figure above it is a slip of
+    the unit or of the decimal point (1.2e16 万吨), and a double would not even keep its digits."""
+
+    unit_ceilings: Mapping[str, float] = field(default_factory=dict)
+    max_magnitude: float = 1e12
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Plausibility:
+        return cls(unit_ceilings=dict(settings.unit_ceilings), max_magnitude=settings.max_magnitude)
+
+    def ceiling(self, unit: str | None) -> float:
+        return self.unit_ceilings.get(unit, self.max_magnitude) if unit is not None else self.max_magnitude
+
+
+def _implausible(loc: list[str | int], value: float, unit: str | None, ceiling: float) -> dict[str, Any]:
+    return issue(loc, "implausible_magnitude", ISSUES, value=number_text(value), ceiling=number_text(ceiling),
+                 in_unit=f" in {unit}" if unit else "", in_unit_zh=f"以“{unit}”计的" if unit else "")
 
 
 @dataclass
@@ -80,27 +108,39 @@ class Checked:
 
 
 def compute_value(
-    value: Any, numerator: float | None, denominator: float | None, value_type: str
+    value: Any, numerator: float | None, denominator: float | None, version: IndicatorVersion,
+    plausible: Plausibility,
 ) -> tuple[Any, list[dict[str, Any]]]:
-    """The value to store: given, or computed from numerator and denominator (SPEC §2)."""
+    """The value to store: given, or computed from numerator and denominator (SPEC §2), within the version's
+    bounds (SPEC §6.1) and plausible magnitudes."""
     issues: list[dict[str, Any]] = []
+    value_type = version.value_type
     if (numerator is None) != (denominator is None):
         missing = "denominator" if denominator is None else "numerator"
         return value, [issue([missing], "numerator_denominator_pair", ISSUES)]
     if numerator is not None and denominator is not None:
         if value_type not in RATE_TYPES:
             return value, [issue(["numerator"], "not_a_rate", ISSUES)]
+        too_large = [(name, number) for name, number in (("numerator", numerator), ("denominator", denominator))
+                     if number > plausible.max_magnitude]
+        if too_large:
+            return value, [_implausible([name], number, None, plausible.max_magnitude) for name, number in too_large]
         computed = numerator / denominator * (100 if value_type == "percent" else 1)
         if value is not None and (isinstance(value, bool) or abs(value - computed) > VALUE_TOLERANCE):
             issues.append(issue(["value"], "value_mismatch", ISSUES, value=value, computed=round(computed, 6)))
         value = computed
     if value is not None:
-        issues += value_issues(["value"], value, value_type)
+        found = value_issues(["value"], value, value_type, version.min_value, version.max_value)
+        ceiling = plausible.ceiling(version.unit)
+        if (not found and version.max_value is None and not isinstance(value, bool)
+                and abs(value) > ceiling):
+            found = [_implausible(["value"], value, version.unit, ceiling)]
+        issues += found
     return value, issues
 
 
 async def check(
-    session: AsyncSession, actor: Actor, fields: dict[str, Any], *, now: datetime
+    session: AsyncSession, actor: Actor, fields: dict[str, Any], *, now: datetime, plausible: Plausibility
 ) -> Checked:
     """Every rule for one submission's fields (creation, or an edit merged onto the stored ones)."""
     period, issues = check_period(fields["period"], now)
@@ -118,7 +158,7 @@ async def check(
     if actor.department not in (version.lead_department, *cooperating):
         raise Refusal("forbidden", [issue(["indicator"], "not_responsible", ISSUES)])
     value, value_problems = compute_value(fields.get("value"), fields.get("numerator"),
-                                          fields.get("denominator"), version.value_type)
+                                          fields.get("denominator"), version, plausible)
     issues += value_problems
     evidence = list(fields.get("evidence") or [])
     file_ids = [item for item in evidence if isinstance(item, str)]

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.core.actor import Actor
 from app.core.concurrency import etag_for, require_if_match
-from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.i18n import Language
 from app.core.issues import issue
+from app.indicators.bounds import refused
 from app.indicators.service import present_value
 from app.submissions import repository
 from app.submissions.models import Submission, SubmissionRevision
-from app.submissions.rules import ISSUES, Checked, Refusal, check, is_outlier
+from app.submissions.rules import ISSUES, Checked, Plausibility, Refusal, check, is_outlier
 from app.submissions.schemas import (
     RevisionOut,
     SubmissionCreate,
@@ -42,7 +43,7 @@ def raise_refusal(refusal: Refusal) -> None:
         raise Forbidden("not_responsible")
     if refusal.kind == "conflict":
         raise Conflict("submission_exists", id=refusal.existing_id, extra={"existing_id": refusal.existing_id})
-    raise Unprocessable(errors=refusal.issues)
+    raise refused(refusal.issues)
 
 
 def snapshot(submission: Submission) -> dict[str, Any]:
@@ -66,9 +67,10 @@ def add_revision(session: AsyncSession, submission: Submission, action: str, act
     ))
 
 
-async def checked_new(session: AsyncSession, actor: Actor, body: SubmissionCreate, now: datetime) -> Checked:
+async def checked_new(session: AsyncSession, actor: Actor, body: SubmissionCreate, now: datetime,
+                      plausible: Plausibility) -> Checked:
     """The rules of a new submission, the (indicator, period) uniqueness included."""
-    checked = await check(session, actor, dict(body), now=now)
+    checked = await check(session, actor, dict(body), now=now, plausible=plausible)
     existing = await repository.find_existing(session, [(checked.indicator, checked.period.label)])
     if existing:
         existing_id = next(iter(existing.values()))
@@ -95,9 +97,10 @@ async def store_new(session: AsyncSession, actor: Actor, checked: Checked, now: 
     return submission
 
 
-async def create(session: AsyncSession, actor: Actor, body: SubmissionCreate, now: datetime) -> Submission:
+async def create(session: AsyncSession, actor: Actor, body: SubmissionCreate, now: datetime,
+                 plausible: Plausibility) -> Submission:
     try:
-        checked = await checked_new(session, actor, body, now)
+        checked = await checked_new(session, actor, body, now, plausible)
     except Refusal as refusal:
         raise_refusal(refusal)
         raise
@@ -128,7 +131,7 @@ def require_own(actor: Actor, submission: Submission) -> None:
 
 async def edit(
     session: AsyncSession, actor: Actor, submission_id: int, changes: dict[str, Any], *, if_match: str | None,
-    now: datetime,
+    now: datetime, plausible: Plausibility,
 ) -> Submission:
     submission = await visible(session, actor, submission_id, for_update=True)
     require_own(actor, submission)
@@ -143,7 +146,7 @@ async def edit(
     if "value" not in changes and ("numerator" in changes or "denominator" in changes):
         fields["value"] = None  # derived from the new numerator and denominator
     try:
-        checked = await check(session, actor, fields, now=now)
+        checked = await check(session, actor, fields, now=now, plausible=plausible)
     except Refusal as refusal:
         raise_refusal(refusal)
         raise
