@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Times are seconds since the epoch on the database's clock (clock_timestamp()), the one clock every
-# process shares.
+# process shares; only durations leave the database.
 _INCREMENT = text("""
     INSERT INTO rate_limit_counters AS c (key, hits, expires_at)
     VALUES (:key, :amount, extract(epoch from clock_timestamp()) + :expiry)
@@ -29,8 +29,8 @@ _INCREMENT = text("""
 """)
 _HITS = text("SELECT hits FROM rate_limit_counters "
              "WHERE key = :key AND expires_at > extract(epoch from clock_timestamp())")
-_EXPIRY = text("SELECT expires_at FROM rate_limit_counters "
-               "WHERE key = :key AND expires_at > extract(epoch from clock_timestamp())")
+_SECONDS_LEFT = text("SELECT expires_at - extract(epoch from clock_timestamp()) FROM rate_limit_counters "
+                     "WHERE key = :key AND expires_at > extract(epoch from clock_timestamp())")
 _CLEAR = text("DELETE FROM rate_limit_counters WHERE key = :key")
 _RESET = text("DELETE FROM rate_limit_counters")
 
@@ -57,9 +57,11 @@ class PostgresStorage(Storage):
         return int(hits or 0)
 
     async def get_expiry(self, key: str) -> float:
+        """When the key's window ends, on this host's clock (`limits` compares it with ``time.time()``): the
+        database tells how long is left, so a difference between the two clocks does not shift the window."""
         async with self.engine.connect() as connection:
-            expires_at = (await connection.execute(_EXPIRY, {"key": key})).scalar_one_or_none()
-        return float(expires_at) if expires_at is not None else time.time()
+            left = (await connection.execute(_SECONDS_LEFT, {"key": key})).scalar_one_or_none()
+        return time.time() + (float(left) if left is not None else 0.0)
 
     async def check(self) -> bool:
         async with self.engine.connect() as connection:
