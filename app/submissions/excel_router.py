@@ -25,7 +25,7 @@ from app.files.sniff import XLSX
 from app.idempotency.dependencies import Idempotent
 from app.indicators import repository as indicators
 from app.indicators.repository import IndicatorFilter
-from app.submissions import batch, excel, service
+from app.submissions import batch, excel, excel_check, excel_read, service
 from app.submissions.schemas import BatchCreated, BatchPreview
 
 router = APIRouter(prefix="/submissions", tags=["submissions"], route_class=ApiRoute)
@@ -98,12 +98,12 @@ async def import_submissions(
     error carries `row`, the row number on the sheet. `dry_run=true` answers 200 with the previews.
     """
     data = await file.read()
-    media_type = await anyio.to_thread.run_sync(excel.detect, data)
+    media_type = await anyio.to_thread.run_sync(excel_read.detect, data)
     if media_type is None:
         raise UnsupportedMediaType("unsupported_import_type")
-    rows = await anyio.to_thread.run_sync(excel.parse_upload, data, media_type)
+    rows = await anyio.to_thread.run_sync(excel_read.parse_upload, data, media_type)
     now = utcnow()
-    checked = await excel.check_rows(session, caller, rows, now)
+    checked = await excel_check.check_rows(session, caller, rows, now)
     threshold = float(request.app.state.settings.outlier_threshold)
     if dry_run:
         response.status_code = status.HTTP_200_OK
