@@ -37,8 +37,11 @@ ISSUES: dict[str, tuple[str, str]] = {
     "numerator_denominator_pair": ("give numerator and denominator together", "分子和分母必须同时填写"),
     "not_a_rate": ("numerator and denominator are for percent and ratio indicators only",
                    "只有百分比和比率型指标可以填写分子、分母"),
-    "value_mismatch": ("value {value} differs from numerator/denominator ({computed})",
-                       "数值 {value} 与分子/分母计算结果（{computed}）不一致"),
+    "value_mismatch": ("value {value} differs from numerator/denominator ({computed}): leave value out (it is "
+                       "computed from numerator and denominator), or send value alone with numerator and "
+                       "denominator null",
+                       "数值 {value} 与分子/分母计算结果（{computed}）不一致：请不传数值（由分子、分母计算），"
+                       "或只传数值并将分子、分母设为 null"),
     "unknown_file": ("no file with this id was uploaded by your department", "本部门未上传该文件"),
     "value_required": ("a value is needed before submitting", "提交前必须填写数值"),
     "note_required": (
