@@ -2,6 +2,11 @@
 
 `detect` tells the kind of file; `parse_upload` reads its filled rows into `ParsedRow`s, each with the
 cells that could not be read as its `errors` (the batch rules run afterwards, in `excel_check`).
+
+A percentage typed with "%" reaches us two ways: from a spreadsheet, as a hundredth of itself (0.625) in
+a cell with a percent number format; from CSV, as the text "62.5%". Both are read here as the same
+`ParsedRow.value` (62.5) with `ParsedRow.percent` saying it was typed as a percentage; whether that
+is right depends on the indicator's value type, which only the catalogue knows (`excel_check`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Context
 from itertools import islice
 from typing import Any
 
@@ -27,6 +33,10 @@ CSV = "text/csv"
 HEADER_SEARCH_ROWS = 10  # an XLSX header may sit below a title the official added
 COUNT_SCAN_LIMIT = 100_000  # rows read past the limit only to tell how many there are
 CSV_DELIMITERS = (",", "\t", ";")  # Excel's "CSV UTF-8", tab-separated text, some locales' CSV
+# UTF-8 first: a GB18030 text with Chinese in it is never valid UTF-8, while almost any bytes decode as
+# GB18030 (Excel's "CSV (逗号分隔)" on Chinese Windows is GBK, which GB18030 contains). Either way the
+# first line must hold the template's headers, which a wrong decoding of Chinese headers never gives.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 
 # Every name a header cell may carry (Chinese, English, or the API field), lower-cased.
 _ALIASES: dict[str, str] = {}
@@ -40,12 +50,20 @@ DATA_COLUMNS = ("period", "value", "numerator", "denominator")
 
 TRUE_WORDS = frozenset({"是", "true", "yes"})
 FALSE_WORDS = frozenset({"否", "false", "no"})
+PERCENT_SIGNS = ("%", "％")  # the full-width one is what a Chinese input method types
+# Parts of a number format that print as they are: "…" and \x literals, [colour]/[condition], _x and *x.
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]|_.|\*.')
+# Spreadsheets keep 15 significant digits: 0.575 is 0.57499999999999996 in binary, and 57.5 %.
+_SPREADSHEET_DIGITS = Context(prec=15)
 
 ISSUES: dict[str, tuple[str, str]] = {
     "not_a_number": ("should be a number", "应为数字"),
     "not_a_number_or_bool": ("should be a number, or 是/否 (TRUE/FALSE) for yes/no indicators",
                              "应为数字；是否类指标填写“是”或“否”"),
     "not_text": ("should be text", "应为文本"),
+    "percent_rate_part": ("numerator and denominator are amounts, not percentages: type the number without % "
+                          "({typed} was typed)",
+                          "分子、分母应为数量，不是百分数：请直接填写数字，不带 %（本格为 {typed}）"),
     "no_rows": ("the file has no filled rows: fill in period and value", "文件中没有已填写的行：请填写期间和数值"),
     "too_many_rows": (f"at most {MAX_ROWS} filled rows per file ({{count}} found)",
                       f"每个文件最多 {MAX_ROWS} 行（本文件 {{count}} 行）"),
@@ -66,6 +84,7 @@ class ParsedRow:
     numerator: float | None = None
     denominator: float | None = None
     note: str | None = None
+    percent: str | None = None  # the value as typed with "%" ("62.5%"), read as that many percent (62.5)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
@@ -122,6 +141,25 @@ def _number(value: Any) -> float:
     return number
 
 
+def percent_format(number_format: str | None) -> bool:
+    """Whether a number format shows its number as a percentage (``0.0%``), i.e. multiplied by 100; a
+    quoted or escaped % (``0.0"%"``, ``0.0\\%``) is printed as it is and does not count."""
+    return number_format is not None and "%" in _FORMAT_LITERALS.sub("", number_format)
+
+
+def percent_text(number: float) -> str:
+    """A number shown through a percent format, as it was typed: 0.625 → "62.5%", 0.995 → "99.5%"."""
+    scaled = _SPREADSHEET_DIGITS.create_decimal(repr(number)) * 100
+    return f"{scaled.normalize():f}%"
+
+
+def _typed_percent(value: Any) -> str | None:
+    """The text of a cell typed as a percentage ("62.5%", "62.5 ％"), or None."""
+    if isinstance(value, str) and value.strip().endswith(PERCENT_SIGNS):
+        return value.strip()
+    return None
+
+
 def _number_or_bool(value: Any) -> bool | float:
     if isinstance(value, bool):
         return value
@@ -142,18 +180,24 @@ def _parsed(index: int, row_number: int, cells: Sequence[Any], columns: dict[str
     row = ParsedRow(index=index, row_number=row_number, indicator=_text(cell("indicator")),
                     period=_text(cell("period"), period=True), note=_text(cell("note")))
 
-    def problem(name: str, kind: str) -> None:
-        row.errors.append({**issue(["items", index, name], kind, ISSUES), "row": row_number})
+    def problem(name: str, kind: str, **params: Any) -> None:
+        row.errors.append({**issue(["items", index, name], kind, ISSUES, **params), "row": row_number})
 
     raw = cell("value")
     if not _blank(raw):
+        typed = _typed_percent(raw)
         try:
-            row.value = _number_or_bool(raw)
+            row.value = _number_or_bool(raw) if typed is None else _number(typed[:-1])
+            row.percent = typed
         except ValueError:
             problem("value", "not_a_number_or_bool")
     for name in ("numerator", "denominator"):
         raw = cell(name)
         if _blank(raw):
+            continue
+        typed = _typed_percent(raw)
+        if typed is not None:
+            problem(name, "percent_rate_part", typed=typed)
             continue
         try:
             setattr(row, name, _number(raw))
@@ -187,6 +231,15 @@ def _missing_columns() -> Unprocessable:
     return Unprocessable(errors=[issue(["file"], "missing_columns", ISSUES, columns="指标代码 (code), 期间 (period)")])
 
 
+def _cell_value(cell: Any) -> Any:
+    """A cell's value, a number shown as a percentage turned into the text typed ("62.5%"), so that it
+    reads as the same text in a CSV would."""
+    value = cell.value
+    if isinstance(value, int | float) and not isinstance(value, bool) and percent_format(cell.number_format):
+        return percent_text(value)
+    return value
+
+
 def _xlsx_rows(data: bytes) -> list[ParsedRow]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -195,7 +248,8 @@ def _xlsx_rows(data: bytes) -> list[ParsedRow]:
     try:
         sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
         lines: Iterator[tuple[int, tuple[Any, ...]]] = (
-            (number, values) for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+            (number, tuple(_cell_value(cell) for cell in cells))
+            for number, cells in enumerate(sheet.iter_rows(), start=1)
         )
         for number, values in lines:
             columns = _header_map(values)
@@ -208,13 +262,18 @@ def _xlsx_rows(data: bytes) -> list[ParsedRow]:
         workbook.close()
 
 
-def _csv_text(data: bytes) -> str | None:
-    """The upload as text, when it is UTF-8 (a BOM allowed) without NUL bytes."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-    return None if "\x00" in text else text
+def _csv_text(data: bytes) -> tuple[str, str, dict[str, int]] | None:
+    """The upload as text, its delimiter and its columns, when it is UTF-8 (a BOM allowed) or GB18030
+    text without NUL characters whose first line holds the template's headers."""
+    for encoding in CSV_ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        header = _csv_header(text) if "\x00" not in text else None
+        if header is not None:
+            return text, *header
+    return None
 
 
 def _csv_header(text: str) -> tuple[str, dict[str, int]] | None:
@@ -231,22 +290,21 @@ def _csv_header(text: str) -> tuple[str, dict[str, int]] | None:
 
 
 def _csv_rows(data: bytes) -> list[ParsedRow]:
-    text = _csv_text(data)
-    header = _csv_header(text) if text is not None else None
-    if text is None or header is None:
+    decoded = _csv_text(data)
+    if decoded is None:
         raise UnsupportedMediaType("unsupported_import_type")
-    delimiter, columns = header
+    text, delimiter, columns = decoded
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader)
     return _filled(((number, cells) for number, cells in enumerate(reader, start=2)), columns)
 
 
 def detect(data: bytes) -> str | None:
-    """XLSX (by content), or CSV (UTF-8 text whose first line holds the template's headers), or None."""
+    """XLSX (by content), or CSV (UTF-8 or GB18030 text whose first line holds the template's headers), or
+    None."""
     if sniff(io.BytesIO(data)) == XLSX:
         return XLSX
-    text = _csv_text(data)
-    return CSV if text is not None and _csv_header(text) is not None else None
+    return CSV if _csv_text(data) is not None else None
 
 
 def parse_upload(data: bytes, media_type: str) -> list[ParsedRow]:
