@@ -460,6 +460,14 @@ async def test_submitting_without_a_value_is_refused_at_value(client: httpx.Asyn
                                   "type": "value_required"}]
 
 
+async def test_a_missing_field_is_named_as_the_guide_says(client: httpx.AsyncClient, cgj: str) -> None:
+    # §4: "Field required: period", "缺少必填字段：period（期间）".
+    for lang, msg in (("en", "Field required: period"), ("zh-CN", "缺少必填字段：period（期间）")):
+        problem = assert_problem(await post_json(client, cgj, "/v1/submissions", {"indicator": "2.3.01", "value": 40},
+                                                 **{"Accept-Language": lang}), 422, "validation_failed")
+        assert problem["errors"] == [{"loc": ["period"], "msg": msg, "type": "missing"}]
+
+
 async def test_a_link_given_on_creation_is_kept(client: httpx.AsyncClient, cgj: str) -> None:
     link = {"title": "2025年餐厨垃圾收运台账", "url": "https://example.gov.cn/xinmi/cgj/2025-canchu"}
     created = ok(await post_json(client, cgj, "/v1/submissions", {"indicator": "2.4.03", "period": "2025",
