@@ -291,7 +291,7 @@ async def test_missing_required_field_is_422(app: Any, client: httpx.AsyncClient
     body = {key: value for key, value in NEW.items() if key != missing}
     response = await client.post("/v1/departments", headers=bearer(admin), json=body)
     problem = assert_problem(response, 422, "validation_failed")
-    assert problem["errors"] == [{"loc": [missing], "msg": "Field required", "type": "missing"}]
+    assert problem["errors"] == [{"loc": [missing], "msg": f"Field required: {missing}", "type": "missing"}]
     assert await department_rows(app) == rows_before
 
 

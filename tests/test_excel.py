@@ -229,9 +229,9 @@ async def test_csv_with_english_headers_reports_rows(client: httpx.AsyncClient, 
     [
         (png_bytes(), "image/png"),
         (b"just some notes\n1.4.03 is fine\n", "text/csv"),  # text, but not the template's columns
-        ("指标代码,期间,数值\n1.4.03,2024Q3,97\n".encode("gb18030"), "text/csv"),  # not UTF-8
+        ("指标代码,期间,数值\n1.4.03,2024Q3,97\n".encode("utf-16"), "text/csv"),  # neither UTF-8 nor GB18030
     ],
-    ids=["png", "text", "gbk"],
+    ids=["png", "text", "utf-16"],
 )
 async def test_other_files_are_415(app: Any, client: httpx.AsyncClient, cgj: str, content: bytes,
                                    content_type: str) -> None:

@@ -469,6 +469,14 @@ async def test_submitting_without_a_value_is_refused_at_value(client: httpx.Asyn
                                   "type": "value_required"}]
 
 
+async def test_a_missing_field_is_named_as_the_guide_says(client: httpx.AsyncClient, cgj: str) -> None:
+    # §4: "Field required: period", "缺少必填字段：period（期间）".
+    for lang, msg in (("en", "Field required: period"), ("zh-CN", "缺少必填字段：period（期间）")):
+        problem = assert_problem(await post_json(client, cgj, "/v1/submissions", {"indicator": "2.3.01", "value": 40},
+                                                 **{"Accept-Language": lang}), 422, "validation_failed")
+        assert problem["errors"] == [{"loc": ["period"], "msg": msg, "type": "missing"}]
+
+
 async def test_a_link_given_on_creation_is_kept(client: httpx.AsyncClient, cgj: str) -> None:
     link = {"title": "2025年餐厨垃圾收运台账", "url": "https://example.gov.cn/xinmi/cgj/2025-canchu"}
     created = ok(await post_json(client, cgj, "/v1/submissions", {"indicator": "2.4.03", "period": "2025",
@@ -616,13 +624,38 @@ async def test_the_excel_round_trip_as_the_guide_tells(client: httpx.AsyncClient
         ("1.4.03", "2026Q3"), ("2.3.01", "2024"), ("2.3.01", "2025"), ("3.4.05", "2026")]
 
 
-async def test_the_guides_csv_imports(client: httpx.AsyncClient, cgj: str) -> None:
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+async def test_the_guides_csv_imports(client: httpx.AsyncClient, cgj: str, encoding: str) -> None:
+    # §13: UTF-8 with or without a BOM, or GB18030/GBK (Excel's "CSV (逗号分隔)" on Chinese Windows).
     csv_text = guide_block("code,period,value,numerator,denominator,note", tested=False)
     response = await client.post("/v1/submissions/import?dry_run=true", headers=bearer(cgj),
-                                 files={"file": ("export.csv", csv_text.encode("utf-8-sig"), "text/csv")})
+                                 files={"file": ("export.csv", csv_text.encode(encoding), "text/csv")})
     items = ok(response)["items"]
-    assert [(i["indicator"], i["period"], i["value"], i["numerator"]) for i in items] == [
-        ("1.4.01", "2026-04", 0.92, None)]
+    assert [(i["indicator"], i["period"], i["value"], i["numerator"], i["note"]) for i in items] == [
+        ("1.4.01", "2026-04", 0.92, None, "按环卫所台账（含曲梁镇）")]
+
+
+async def test_percentages_as_the_guide_tells(app: Any, client: httpx.AsyncClient, cgj: str) -> None:
+    # §13 "Percentages": 62.5, a cell 0.625 shown as 62.5% (format 0.0%), and the CSV texts 62.5% and 62.5％
+    # are all 62.5 on a percent indicator (2.3.01); on the ratio 1.1.01 "%" is refused.
+    template = await client.get("/v1/submissions/template.xlsx", headers=bearer(cgj))
+    for typed, number_format in ((62.5, "General"), (0.625, "0.0%")):
+        book = load_workbook(io.BytesIO(template.content))
+        book["填报"]["E4"] = "2024"
+        book["填报"]["F4"] = typed
+        book["填报"]["F4"].number_format = number_format
+        items = ok(await upload(client, cgj, saved(book), "t.xlsx", dry_run=True))["items"]
+        assert [(i["indicator"], i["value"]) for i in items] == [("2.3.01", 62.5)]
+    for text in ("62.5%", "62.5％"):
+        response = await client.post("/v1/submissions/import?dry_run=true", headers=bearer(cgj), files={
+            "file": ("a.csv", f"code,period,value\n2.3.01,2024,{text}\n".encode(), "text/csv")})
+        assert [(i["indicator"], i["value"]) for i in ok(response)["items"]] == [("2.3.01", 62.5)]
+    sthj = await make_token(app, "sthj", ["submissions:write"])
+    response = await client.post("/v1/submissions/import?dry_run=true", headers=bearer(sthj), files={
+        "file": ("a.csv", b"code,period,value\n1.1.01,2024,62.5%\n", "text/csv")})
+    problem = assert_problem(response, 422, "validation_failed")
+    assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["items", 0, "value"], "percent_not_percent")]
+    assert problem["errors"][0]["msg"].endswith("type the number without %")
 
 
 async def test_an_empty_template_is_refused_as_the_guide_says(client: httpx.AsyncClient, cgj: str) -> None:

@@ -294,9 +294,9 @@ async def test_accept_language_negotiation(client: httpx.AsyncClient, subtests: 
 @pytest.mark.parametrize(
     ("accept_language", "title", "missing_msg", "extra_msg"),
     [
-        ("zh-CN", "校验失败", "缺少必填字段", "不允许的字段"),
-        ("en", "Validation failed", "Field required", "Extra inputs are not permitted"),
-        (None, "Validation failed", "Field required", "Extra inputs are not permitted"),
+        ("zh-CN", "校验失败", "缺少必填字段：name_zh（中文名称）", "不允许的字段"),
+        ("en", "Validation failed", "Field required: name_zh", "Extra inputs are not permitted"),
+        (None, "Validation failed", "Field required: name_zh", "Extra inputs are not permitted"),
     ],
 )
 async def test_validation_messages_follow_the_language(

@@ -36,8 +36,10 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
                               "The file's content is not JPEG, PNG, PDF or XLSX.",
                               "文件内容不是 JPEG、PNG、PDF 或 XLSX 格式。"),
     "unsupported_import_type": ("Unsupported file type", "不支持的文件类型",
-                                "Import takes an XLSX workbook, or CSV (UTF-8) with the template's headers.",
-                                "导入仅支持 XLSX 工作簿，或带模板表头的 CSV（UTF-8）文件。"),
+                                "Import takes an XLSX workbook, or CSV with the template's headers in UTF-8 (a BOM "
+                                "allowed) or GB18030/GBK (Excel's \"CSV (逗号分隔)\" on Chinese Windows).",
+                                "导入仅支持 XLSX 工作簿，或带模板表头的 CSV 文件（UTF-8 编码，可带 BOM；"
+                                "或 GB18030/GBK 编码，即中文版 Windows 上 Excel 另存的“CSV (逗号分隔)”）。"),
     "token_missing": ("Authentication required", "需要认证",
                       "Send 'Authorization: Bearer <token>'.", "请在请求头中提供 'Authorization: Bearer <token>'。"),
     "token_malformed": ("Invalid token", "令牌无效", "The bearer token is malformed.", "令牌格式不正确。"),

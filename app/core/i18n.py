@@ -73,6 +73,27 @@ VALIDATION_MESSAGES_ZH: dict[str, str] = {
 }
 
 
+# Request fields → their Chinese names, so that "field required" says which one in both languages
+# (a field not listed here is named by its key alone).
+FIELD_NAMES_ZH: dict[str, str] = {
+    "indicator": "指标", "period": "期间", "value": "数值", "numerator": "分子", "denominator": "分母",
+    "note": "说明", "evidence": "佐证材料", "reason": "理由", "items": "条目", "file": "文件",
+    "code": "代码", "name": "名称", "name_zh": "中文名称", "name_en": "英文名称", "kind": "类别", "type": "类型",
+    "category": "类别", "group": "分组", "unit": "单位", "value_type": "数值类型", "direction": "方向",
+    "frequency": "频次", "lead_department": "牵头部门", "definition": "定义", "target": "目标值",
+    "town": "乡镇", "address": "地址", "date": "日期", "year": "年份", "month": "月份", "evaluator": "评估人",
+    "criterion": "评分项", "points": "分数", "inspected_at": "检查时间", "inspector": "检查人",
+    "findings": "检查发现", "quota": "配额", "scopes": "权限范围", "url": "网址", "title": "标题",
+    "summary": "进展摘要", "region_code": "行政区划代码", "base_url": "服务地址", "token": "令牌",
+}
+
+
+def missing_field_messages(name: str) -> tuple[str, str]:
+    """"Field required", naming the field: (English, Chinese)."""
+    chinese = FIELD_NAMES_ZH.get(name)
+    return f"Field required: {name}", f"缺少必填字段：{name}" + (f"（{chinese}）" if chinese else "")
+
+
 def validation_message(error_type: str, english: str, ctx: dict[str, object] | None, lang: Language) -> str:
     if lang == "en":
         return english

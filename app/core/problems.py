@@ -23,7 +23,7 @@ from app.core.errors import (
     Unprocessable,
     render_text,
 )
-from app.core.i18n import Language, preferred_language, validation_message
+from app.core.i18n import Language, missing_field_messages, preferred_language, validation_message
 from app.core.issues import issue
 from app.core.routing import NUL_ISSUES
 
@@ -120,14 +120,11 @@ def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
         ctx = error.get("ctx")
         if isinstance(ctx, dict):
             ctx = {key: str(value) for key, value in ctx.items()}
-        result.append(
-            {
-                "loc": loc,
-                "msg": error.get("msg", ""),
-                "msg_zh": validation_message(error.get("type", ""), error.get("msg", ""), ctx, "zh"),
-                "type": error.get("type", "value_error"),
-            }
-        )
+        english = error.get("msg", "")
+        chinese = validation_message(error.get("type", ""), english, ctx, "zh")
+        if error.get("type") == "missing" and loc and isinstance(loc[-1], str):
+            english, chinese = missing_field_messages(loc[-1])
+        result.append({"loc": loc, "msg": english, "msg_zh": chinese, "type": error.get("type", "value_error")})
     return result
 
 

@@ -24,7 +24,7 @@ from app.departments import repository as departments
 from app.files.sniff import XLSX
 from app.idempotency.dependencies import Idempotent
 from app.indicators import service as indicators
-from app.submissions import batch, excel, service
+from app.submissions import batch, excel, excel_check, excel_read, service
 from app.submissions.rules import Plausibility
 from app.submissions.schemas import BatchCreated, BatchPreview
 
@@ -81,8 +81,8 @@ async def get_submission_template(caller: SubmissionsWrite, session: SessionDep)
              responses={**problem_responses(403), 200: {"model": BatchPreview, "description": "Dry run"}})
 async def import_submissions(
     file: Annotated[UploadFile, File(description="The filled template (填报模板): the XLSX of "
-                                                 "`GET /v1/submissions/template.xlsx`, or UTF-8 CSV whose first line "
-                                                 "names the columns.")],
+                                                 "`GET /v1/submissions/template.xlsx`, or CSV (UTF-8 or GB18030) "
+                                                 "whose first line names the columns.")],
     caller: SubmissionsWrite, session: SessionDep, lang: LanguageDep, request: Request, response: Response,
     dry_run: Annotated[bool, Query(description="Trial run (预校验): check every filled row and answer 200 with the "
                                                "previews; write nothing. Default false.")] = False,
@@ -91,19 +91,24 @@ async def import_submissions(
     batch rules apply to its filled rows (rows without period, value, numerator and denominator are
     ignored).
 
-    XLSX is recognised by content; CSV is UTF-8 (a BOM allowed) whose first line names the columns
-    in Chinese or English (`code`, `period`, `value`, `numerator`, `denominator`, `note`); anything
-    else is 415 `unsupported_import_type`. At most 500 filled rows, all or nothing: the 422's
-    `errors[].loc` starts with `["items", index]` (the index among the filled rows) and each such
-    error carries `row`, the row number on the sheet. `dry_run=true` answers 200 with the previews.
+    XLSX is recognised by content; CSV is UTF-8 (a BOM allowed) or GB18030/GBK (what Excel on Chinese
+    Windows saves as "CSV (逗号分隔)") whose first line names the columns in Chinese or English (`code`,
+    `period`, `value`, `numerator`, `denominator`, `note`); anything else is 415
+    `unsupported_import_type`. On a `percent` indicator a value typed as a percentage — a cell with a
+    percent number format (0.625 shown as 62.5%) or the text `62.5%` — is read as 62.5; anywhere else
+    (another value type, numerator, denominator) it is refused. At most 500 filled rows, all or
+    nothing: the 422's `errors[].loc` starts with `["items", index]` (the index among the filled rows)
+    and each such error carries `row`, the row number on the sheet. `dry_run=true` answers 200 with the
+    previews.
     """
     data = await file.read()
-    media_type = await anyio.to_thread.run_sync(excel.detect, data)
+    media_type = await anyio.to_thread.run_sync(excel_read.detect, data)
     if media_type is None:
         raise UnsupportedMediaType("unsupported_import_type")
-    rows = await anyio.to_thread.run_sync(excel.parse_upload, data, media_type)
+    rows = await anyio.to_thread.run_sync(excel_read.parse_upload, data, media_type)
     now = utcnow()
-    checked = await excel.check_rows(session, caller, rows, now, Plausibility.from_settings(request.app.state.settings))
+    checked = await excel_check.check_rows(session, caller, rows, now,
+                                           Plausibility.from_settings(request.app.state.settings))
     threshold = float(request.app.state.settings.outlier_threshold)
     if dry_run:
         response.status_code = status.HTTP_200_OK

@@ -40,8 +40,11 @@ ISSUES: dict[str, tuple[str, str]] = {
     "numerator_denominator_pair": ("give numerator and denominator together", "分子和分母必须同时填写"),
     "not_a_rate": ("numerator and denominator are for percent and ratio indicators only",
                    "只有百分比和比率型指标可以填写分子、分母"),
-    "value_mismatch": ("value {value} differs from numerator/denominator ({computed})",
-                       "数值 {value} 与分子/分母计算结果（{computed}）不一致"),
+    "value_mismatch": ("value {value} differs from numerator/denominator ({computed}): leave value out (it is "
+                       "computed from numerator and denominator), or send value alone with numerator and "
+                       "denominator null",
+                       "数值 {value} 与分子/分母计算结果（{computed}）不一致：请不传数值（由分子、分母计算），"
+                       "或只传数值并将分子、分母设为 null"),
     "implausible_magnitude": ("{value} is larger than any plausible figure{in_unit} (at most {ceiling}); check the "
                               "unit and the decimal point",
                               "{value} 超出{in_unit_zh}合理数值范围（不超过 {ceiling}），请核对单位和小数点"),
