@@ -96,7 +96,12 @@ async def test_template_lists_the_departments_indicators(client: httpx.AsyncClie
     assert [str(header).split("\n")[0] for header in headers] == HEADERS_ZH
     assert str(headers[0]).split("\n")[1] == "code"
     assert sheet.freeze_panes == "A2"
-    assert sheet.column_dimensions["B"].width == 46
+    assert sheet.column_dimensions["B"].width == 60  # the catalogue's longest name on one line
+    # Printed: landscape A4, one page wide, the header row repeated on every page.
+    assert (sheet.page_setup.orientation, sheet.page_setup.paperSize) == ("landscape", 9)  # 9: A4
+    assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
+    assert sheet.print_title_rows == "$1:$1"
     assert [sheet.cell(row=row, column=1).value for row in range(2, sheet.max_row + 1)] == CGJ_CODES
     rows = rows_by_code(sheet)
     assert sheet.cell(row=rows["1.4.03"], column=2).value == "城区生活垃圾分类覆盖率"

@@ -38,7 +38,7 @@ class Column:
 
 COLUMNS = (
     Column("indicator", "指标代码", "code", 11, False),
-    Column("name", "指标名称", "name", 46, False),
+    Column("name", "指标名称", "name", 60, False),
     Column("unit", "单位", "unit", 10, False),
     Column("frequency", "频次", "frequency", 12, False),
     Column("period", "期间", "period", 12, True),
@@ -232,6 +232,12 @@ def build_template(indicators: Iterable[IndicatorOut], department: str, departme
         rows.append((row, version))
     _add_validations(sheet, rows)
     sheet.auto_filter.ref = f"A1:{LETTER['bounds']}{max(len(rows) + 1, 1)}"
+    # Printed, the form fits the page's width (landscape A4), the header row on every page.
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
     _write_help(workbook.create_sheet(HELP_SHEET), department, department_name)
     workbook.properties.title = f"无废城市指标填报模板 {department}"
     workbook.properties.creator = "Zero-Waste City API"
