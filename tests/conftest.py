@@ -288,3 +288,19 @@ def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         return
     with scratch_postgres_database() as name:
         yield postgres_url(name)
+
+
+@pytest.fixture
+async def lead_office(app: Any) -> str:
+    """The lead office's token that defines indicators and reviews submissions (never its own: it writes none)."""
+    from tests.factories import make_token
+
+    return await make_token(app, "lead", ["indicators:admin", "submissions:review"], name="lead office")
+
+
+@pytest.fixture
+async def jyj_writer(app: Any) -> str:
+    """The education bureau's reporting token: jyj leads no catalogue indicator, so tests define theirs for it."""
+    from tests.factories import make_token
+
+    return await make_token(app, "jyj", ["submissions:write"], name="jyj writer")

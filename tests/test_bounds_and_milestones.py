@@ -31,16 +31,6 @@ from tests.test_scores import SINCE_2016, get_scores, item, report, scored
 from tests.test_submissions import THIS_YEAR, create
 
 
-@pytest.fixture
-async def admin(app: Any) -> str:
-    return await make_token(app, "lead", ["indicators:admin", "submissions:review"], name="lead office")
-
-
-@pytest.fixture
-async def jyj(app: Any) -> str:
-    return await make_token(app, "jyj", ["submissions:write"], name="jyj writer")
-
-
 def definition(code: str, value_type: str = "quantity", **fields: Any) -> dict[str, Any]:
     unit = {"percent": "%", "quantity": "t", "count": "个", "ratio": "t/万元", "boolean": "是/否"}[value_type]
     body = {"code": code, "name_zh": f"测试指标 {code}", "name_en": f"Test indicator {code}", "category": "support",
@@ -50,15 +40,16 @@ def definition(code: str, value_type: str = "quantity", **fields: Any) -> dict[s
     return body | fields
 
 
-async def defined(client: httpx.AsyncClient, admin: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post("/v1/indicators", headers=bearer(admin), json=body)
+async def defined(client: httpx.AsyncClient, lead_office: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/v1/indicators", headers=bearer(lead_office), json=body)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-async def patched(client: httpx.AsyncClient, admin: str, code: str, changes: dict[str, Any]) -> dict[str, Any]:
-    response = await client.patch(f"/v1/indicators/{code}", headers=bearer(admin, **{"If-Match": "*"}), json=changes)
+async def patched(client: httpx.AsyncClient, lead_office: str, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+    response = await client.patch(f"/v1/indicators/{code}", headers=bearer(lead_office, **{"If-Match": "*"}),
+                                  json=changes)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -72,43 +63,43 @@ async def patched(client: httpx.AsyncClient, admin: str, code: str, changes: dic
     ("boolean", (None, None)),
 ])
 async def test_an_indicator_defined_without_bounds_gets_its_value_types(
-        client: httpx.AsyncClient, admin: str, value_type: str, bounds: tuple[Any, Any]) -> None:
-    body = await defined(client, admin, definition("T.B1", value_type))
+        client: httpx.AsyncClient, lead_office: str, value_type: str, bounds: tuple[Any, Any]) -> None:
+    body = await defined(client, lead_office, definition("T.B1", value_type))
     assert (body["min_value"], body["max_value"]) == bounds
-    got = (await client.get("/v1/indicators/T.B1", headers=bearer(admin))).json()
+    got = (await client.get("/v1/indicators/T.B1", headers=bearer(lead_office))).json()
     assert (got["min_value"], got["max_value"]) == bounds
 
 
 async def test_each_bound_not_given_takes_its_default_and_null_means_none(app: Any, client: httpx.AsyncClient,
-                                                                         admin: str) -> None:
+                                                                         lead_office: str) -> None:
     # A percentage of change: no minimum given → −100 stays, the maximum defaults to 100.
-    body = await defined(client, admin, definition("T.B2", "percent", min_value=-100))
+    body = await defined(client, lead_office, definition("T.B2", "percent", min_value=-100))
     assert (body["min_value"], body["max_value"]) == (-100, 100)
     # Explicit nulls: unbounded on both sides.
-    body = await defined(client, admin, definition("T.B3", "quantity", min_value=None, max_value=None))
+    body = await defined(client, lead_office, definition("T.B3", "quantity", min_value=None, max_value=None))
     assert (body["min_value"], body["max_value"]) == (None, None)
     stored = await sql(app, "SELECT i.code, v.min_value, v.max_value FROM indicator_versions v JOIN indicators i "
                             "ON i.id = v.indicator_id WHERE i.code IN ('T.B2', 'T.B3') ORDER BY i.code")
     assert stored == [("T.B2", -100, 100), ("T.B3", None, None)]
 
 
-async def test_a_new_value_type_without_bounds_takes_the_new_types(client: httpx.AsyncClient, admin: str) -> None:
-    await defined(client, admin, definition("T.B4", "quantity", min_value=5, max_value=None))
-    revised = await patched(client, admin, "T.B4", {"value_type": "percent", "unit": "%"})
+async def test_a_new_value_type_without_bounds_takes_the_new_types(client: httpx.AsyncClient, lead_office: str) -> None:
+    await defined(client, lead_office, definition("T.B4", "quantity", min_value=5, max_value=None))
+    revised = await patched(client, lead_office, "T.B4", {"value_type": "percent", "unit": "%"})
     assert (revised["version"], revised["min_value"], revised["max_value"]) == (2, 0, 100)
     # Bounds given with the new type are the ones kept; a bound left out keeps the current one.
-    revised = await patched(client, admin, "T.B4", {"value_type": "ratio", "unit": "t/万元", "max_value": 3})
+    revised = await patched(client, lead_office, "T.B4", {"value_type": "ratio", "unit": "t/万元", "max_value": 3})
     assert (revised["min_value"], revised["max_value"]) == (0, 3)
-    revised = await patched(client, admin, "T.B4", {"min_value": None})
+    revised = await patched(client, lead_office, "T.B4", {"min_value": None})
     assert (revised["version"], revised["min_value"], revised["max_value"]) == (4, None, 3)
 
 
 async def test_a_rise_in_a_rate_of_decrease_is_reported_and_scores_zero(app: Any, client: httpx.AsyncClient,
-                                                                         admin: str) -> None:
+                                                                         lead_office: str) -> None:
     gxj = await make_token(app, "gxj", ["submissions:write"])
     indicator = (await client.get("/v1/indicators/1.1.06", headers=bearer(gxj))).json()
     assert (indicator["min_value"], indicator["max_value"]) == (None, 100)
-    approved = await report(client, gxj, admin, "1.1.06", "2025", -2.4)
+    approved = await report(client, gxj, lead_office, "1.1.06", "2025", -2.4)
     assert (approved["status"], approved["value"]) == ("approved", -2.4)
     entry = item(await get_scores(client, gxj, "2025"), "1.1.06")
     assert scored(entry) == ("2025", -2.4, 0.0, "behind", 100.0)
@@ -155,38 +146,38 @@ def test_the_ceilings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPa
 # ----------------------------------------------------------------------------------------- milestones
 
 
-async def test_targets_and_target(app: Any, client: httpx.AsyncClient, admin: str) -> None:
-    body = await defined(client, admin, definition("T.MS", targets=[{"year": 2023, "value": 50},
+async def test_targets_and_target(app: Any, client: httpx.AsyncClient, lead_office: str) -> None:
+    body = await defined(client, lead_office, definition("T.MS", targets=[{"year": 2023, "value": 50},
                                                                     {"year": 2025, "value": 80}]))
     assert body["targets"] == [{"year": 2023, "value": 50}, {"year": 2025, "value": 80}]
     assert body["target"] == {"year": 2025, "value": 80}  # the last milestone
     # `target` sets a one-milestone list; `targets: []` removes them all; a version keeps its own.
-    one = await patched(client, admin, "T.MS", {"target": {"year": 2030, "value": 95}})
+    one = await patched(client, lead_office, "T.MS", {"target": {"year": 2030, "value": 95}})
     assert (one["targets"], one["target"]) == ([{"year": 2030, "value": 95}], {"year": 2030, "value": 95})
-    none = await patched(client, admin, "T.MS", {"targets": []})
+    none = await patched(client, lead_office, "T.MS", {"targets": []})
     assert (none["targets"], none["target"]) == ([], None)
-    versions = (await client.get("/v1/indicators/T.MS/versions", headers=bearer(admin))).json()["items"]
+    versions = (await client.get("/v1/indicators/T.MS/versions", headers=bearer(lead_office))).json()["items"]
     assert [len(v["targets"]) for v in versions] == [0, 1, 2]
     assert await sql(app, "SELECT v.version, m.year, m.value FROM indicator_milestones m "
                           "JOIN indicator_versions v ON v.id = m.version_id JOIN indicators i ON i.id = v.indicator_id "
                           "WHERE i.code = 'T.MS' ORDER BY v.version, m.year") == [(1, 2023, 50), (1, 2025, 80),
                                                                                   (2, 2030, 95)]
-    both = await client.patch("/v1/indicators/T.MS", headers=bearer(admin, **{"If-Match": "*"}),
+    both = await client.patch("/v1/indicators/T.MS", headers=bearer(lead_office, **{"If-Match": "*"}),
                               json={"target": {"year": 2030, "value": 95}, "targets": []})
     problem = assert_problem(both, 422, "validation_failed")
     assert [e["type"] for e in problem["errors"]] == ["target_and_targets"]
-    assert (await client.get("/v1/indicators/T.MS", headers=bearer(admin))).json()["version"] == 3
+    assert (await client.get("/v1/indicators/T.MS", headers=bearer(lead_office))).json()["version"] == 3
 
 
-async def test_each_period_is_scored_against_its_milestone(app: Any, client: httpx.AsyncClient, admin: str,
-                                                         jyj: str) -> None:
+async def test_each_period_is_scored_against_its_milestone(app: Any, client: httpx.AsyncClient, lead_office: str,
+                                                         jyj_writer: str) -> None:
     milestones = [{"year": 2023, "value": 50}, {"year": 2025, "value": 80}]
-    await defined(client, admin, definition("T.MS", targets=milestones))
-    await defined(client, admin, definition("T.MB", targets=milestones, baseline={"year": 2021, "value": 20}))
+    await defined(client, lead_office, definition("T.MS", targets=milestones))
+    await defined(client, lead_office, definition("T.MB", targets=milestones, baseline={"year": 2021, "value": 20}))
     for period, value in (("2022", 40), ("2023", 45), ("2024", 60), ("2025", 80), (THIS_YEAR, 85)):
-        await report(client, jyj, admin, "T.MS", period, value)
+        await report(client, jyj_writer, lead_office, "T.MS", period, value)
     for period, value in (("2022", 35), ("2024", 62)):
-        await report(client, jyj, admin, "T.MB", period, value)
+        await report(client, jyj_writer, lead_office, "T.MB", period, value)
     expected = {
         "2022": ({"year": 2023, "value": 50}, 40, 80.0, "on_track", 66.67),
         "2023": ({"year": 2023, "value": 50}, 45, 90.0, "behind", 100.0),
@@ -195,12 +186,12 @@ async def test_each_period_is_scored_against_its_milestone(app: Any, client: htt
         THIS_YEAR: ({"year": 2025, "value": 80}, 85, 100.0, "achieved", 100.0),
     }
     for period, (target, value, score, status, progress) in expected.items():
-        entry = item(await get_scores(client, jyj, period), "T.MS")
+        entry = item(await get_scores(client, jyj_writer, period), "T.MS")
         assert (entry["target"], *scored(entry)) == (target, period, value, score, status, progress), period
     with_baseline = {"2022": ({"year": 2023, "value": 50}, 35, 50.0, "on_track", 50.0),
                      "2024": ({"year": 2025, "value": 80}, 62, 70.0, "behind", 75.0)}
     for period, (target, value, score, status, progress) in with_baseline.items():
-        entry = item(await get_scores(client, jyj, period), "T.MB")
+        entry = item(await get_scores(client, jyj_writer, period), "T.MB")
         assert (entry["target"], *scored(entry)) == (target, period, value, score, status, progress), period
         assert entry["formula"] == (f"100 × (v − b) / (t − b) = 100 × ({value} − 20) / ({target['value']} − 20) "
                                     f"= {score:g}")
@@ -214,7 +205,7 @@ async def test_each_period_is_scored_against_its_milestone(app: Any, client: htt
                              headers=bearer(zzwf))).content.decode("utf-8-sig")
     line = next(r for r in csv.DictReader(io.StringIO(text)) if r["code"] == "T.MS")
     assert (line["target"], line["target_year"], line["score"]) == ("80.0", "2025", "75.0")
-    cards = (await client.get("/v1/scores/departments", params={"period": "2022"}, headers=bearer(jyj))).json()
+    cards = (await client.get("/v1/scores/departments", params={"period": "2022"}, headers=bearer(jyj_writer))).json()
     card = next(c for c in cards["items"] if c["department"] == "jyj")
     assert [(i["code"], i["target"]) for i in card["indicators"]] == [
         ("T.MB", {"year": 2023, "value": 50}), ("T.MS", {"year": 2023, "value": 50})]
