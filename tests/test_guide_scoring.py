@@ -6,8 +6,8 @@ is run, taken from both files: the curl commands (bash, against a real `zwc serv
 the Python means (exec'd, compared with the API's means on every board), the JavaScript module and its usage
 (`node`, whose output must be the guide's printed output).
 
-The numbers, worked out by hand from SPEC §6 (catalogue facts from app/catalogue/data/indicators.csv; the
-guide's section 9 shows the same steps):
+The numbers, worked out by hand from SPEC §4.2, §6 and §6.1 (catalogue facts from app/catalogue/data/indicators.csv;
+the guide's section 9 shows the same steps):
   1.1.03 increase, baseline 2022: 9, target 2025: 16. 2024, v 13: 100 × 4 / 7 = 57.142857… → 57.14; expected
          100 × (2024 − 2022) / 3 = 66.67 → behind. 2025, v 17: 100 × 8 / 7 = 114.29 → 100 (clamped); expected
          100 (target year) → achieved.
@@ -22,16 +22,49 @@ guide's section 9 shows the same steps):
   4.1.01 boolean true → 100 achieved (expected 80); 3.4.05 false → 0 behind.
   1.2.01 decrease_vs_previous 21.6 → 20.9: 100 achieved, expected 100; in 2023 no 2022 value → no_data.
   1.2.02 2024 0.42, no 2023 → no_data.
-  1.4.02 this year: 2 cells; quotas school 2 + scenic 2 = 4 → 100 × 2 / 4 = 50, expected 100 → behind.
-  5.1.04 this year: 1 scenic area; scenic quota 2 → 50, behind. In 2024: 0 / 3 → 0, behind (after 2023).
+  1.4.02 counts cells built (latest certificate not revoked) by the period's end; target = every quota of every
+         type for every year up to the period's year, target year = the period's year. Quotas: 2025 school 1; this
+         year school 2, scenic 2. This year: 2 cells (the school and 伏羲山红石林景区, certified this year); target
+         1 + 2 + 2 = 5 → 100 × 2 / 5 = 40, expected 100 → behind. 2025: 0 cells by the end of 2025, target 1 (the
+         2025 quota) → 100 × 0 / 1 = 0, expected 100 → behind. 2024: no quota up to 2024 → no_target, value 0.
+  5.1.04 the same count of scenic cells, against its own milestone 2023: 3 (the scenic quota does not replace it).
+         This year: 1 → 100 × 1 / 3 = 33.333… → 33.33, expected 100 (after 2023) → behind. 2024, 2025: 0 / 3 → 0,
+         expected 100 → behind. 2022: 0 / 3 → 0, expected 100 × (2022 − 2020) / (2023 − 2020) = 66.67 → behind.
+  cells summary, this year: school and scenic each certified 1, cumulative 1, quota 2; 2025: school certified 0,
+         cumulative 0, quota 1.
   source_reduction 2024: (2 × 60 + 57.14 + 100 + 96.15) / 5 = 373.29 / 5 = 74.658 → 74.66; 4 of 15 → 0.2667.
-  overall 2024: (373.29 + 95 + 0 + 100 + 0) / 9 = 568.29 / 9 = 63.1433… → 63.14; 8 of 48 → 0.1667.
+  overall 2024: (373.29 + 95 + 0 + 100 + 0) / 9 = 568.29 / 9 = 63.1433… → 63.14; 8 of 48 → 0.1667. (The rules of
+         issue 16 leave 2024 as it was: no quota up to 2024, 5.1.04 0 against 3 either way, 2.3.01 against 2025: 40,
+         and 5.1.05 is not in force by the end of 2024.)
   include=submitted: source_reduction 357.14 / 5 = 71.428 → 71.43; overall 552.14 / 9 = 61.3488… → 61.35.
   as_of the first approval of 2.3.01: 1.1.03 (57.14), 2.3.01 (87.5), 5.1.04 (0): 144.64 / 3 = 48.2133… →
          48.21; 3 of 48 → 0.0625; source_reduction 57.14, 1 of 15 → 0.0667; utilization 87.5, 1 of 14 → 0.0714.
   cgj scorecard 2024: (96.15 + 95 + 0) / 3 = 63.7166… → 63.72; 3 of 8 → 0.375; expected 12 + 4 + 6 = 22,
          submitted 5 (three months of 1.4.01, 2.3.01, 3.4.05), approved 4, 5 / 22 → 0.2273; all five first
          submitted long after 2024's deadlines → late 5; the other 17 never → overdue 17; on time 0 → 0.0.
+         (5.1.05, which cgj leads, is not in force in 2024: still eight indicators.)
+  2.3.01 milestones (example 12; version 2 valid from 2016-01-01 +08:00): 2023: 30, 2025: 40. The target of a
+         period is the first milestone at or after its year, else the last. 2022, v 18: 2023: 30 → 100 × 18 / 30 =
+         60; expected 100 × (2022 − 2020) / (2023 − 2020) = 66.666… → 66.67; 60 < 66.67 → behind. 2024, v 38:
+         2025: 40 → 95, expected 80 → on_track (now version 2). This year, v 39: none at or after it → the last,
+         2025: 40 → 100 × 39 / 40 = 97.5, expected 100 → behind.
+  1.1.06 (example 13) increase, no baseline, no minimum, maximum 100, target 2025: 18. 2025, v −2.4 (a rise):
+         100 × (−2.4) / 18 = −13.33… → 0 (clamped), expected 100 (target year) → behind. 120 > 100 → 422
+         out_of_range "120 is out of range: it must be at most 100", nothing written.
+  2025 board: 1.1.03 100, 1.1.06 0, 1.4.02 0, 5.1.04 0 → overall 100 / 4 = 25, 4 of 48 → 0.0833;
+         source_reduction (100 + 0 + 0) / 3 = 33.333… → 33.33, 3 of 15 → 0.2; public 0, 1 of 4 → 0.25; the others
+         none, 0.0. 5.1.05, defined today (example 14), is not on it (48 entries), so its coverage is unchanged.
+  This year's board: 49 entries, 5.1.05 among them (percent, baseline 2025: 80, target 2030: 95, no value →
+         no_data, expected 100 × (year − 2025) / (2030 − 2025): 20 in 2026). Scored: 1.4.02 40, 5.1.04 33.33,
+         2.3.01 97.5 → (40 + 33.33 + 97.5) / 3 = 170.83 / 3 = 56.9433… → 56.94, 3 of 49 = 0.061224… → 0.0612;
+         source_reduction 40, 1 of 15 → 0.0667; utilization 97.5, 1 of 14 → 0.0714; public 33.33, 1 of 5 → 0.2;
+         disposal and support none, 0.0.
+  2022 board (example 14, as it stood): now 2.3.01 60 and 5.1.04 0 → (60 + 0) / 2 = 30, 2 of 48 → 0.0417;
+         utilization 60, 1 of 14 → 0.0714; public 0, 1 of 4 → 0.25; 1.4.02 no_target (no quota up to 2022), so
+         source_reduction, disposal and support none, 0.0. as_of the 2022 value's approval (before the
+         revision was recorded): version 1, target 2025: 40 → 100 × 18 / 40 = 45, expected 100 × 2 / 5 = 40;
+         45 ≥ 40 → on_track; overall (45 + 0) / 2 = 22.5. This year's board as_of then: 48 entries (5.1.05 not yet
+         defined).
 """
 
 from __future__ import annotations
@@ -42,6 +75,7 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -90,9 +124,18 @@ def test_both_languages_carry_the_same_code_blocks() -> None:
     english, chinese = (blocks(name) for name in GUIDES)
     assert english == chinese  # code, commands, JSON and output identical, tested marks in the same places
     assert [block.lang for block in english if block.tested] == [
-        "sh", "sh", "python", "sh", "sh", "sh", "sh", "js", "js", "text"]
+        "sh", "sh", "python", "sh", "sh", "sh", "sh", "sh", "sh", "js", "js", "text"]
     # every command and program is tested; only the answers shown (JSON) are not run
     assert {block.lang for block in english if not block.tested} == {"json"}
+
+
+def test_the_guide_s_definition_changes_are_the_ones_the_examples_make() -> None:
+    """The bodies of the guide's PATCH and POST commands are those the ASGI run of section 9 sends."""
+    for containing, body in (('-X PATCH "$API/v1/indicators/1.1.01"', REVISION_1_1_01),
+                             ('-X PATCH "$API/v1/indicators/2.3.01"', REVISION_2_3_01),
+                             ('-X POST "$API/v1/indicators"', DEFINITION_5_1_05)):
+        [data] = re.findall(r"-d '([^']*)'", guide_block(containing, "sh"))
+        assert json.loads(data) == body, containing
 
 
 def slug(heading: str) -> str:
@@ -183,10 +226,48 @@ async def certify(http: httpx.AsyncClient, t: Tokens, cell_id: int, criteria: li
     assert done.json()["status"] == "certified"
 
 
-async def run_examples(http: httpx.AsyncClient, t: Tokens, revise_1_1_01: Any) -> str:
-    """The steps of the guide's section 9, in its order; answers the first approval's `approved_at` of 2.3.01."""
-    # 1. the lead office sets the missing targets (1.1.01 by ``revise_1_1_01``: the guide's curl, or the same call)
-    revised = await revise_1_1_01()
+REVISION_2_3_01 = {"targets": [{"year": 2023, "value": 30}, {"year": 2025, "value": 40}],
+                   "valid_from": "2016-01-01T00:00:00+08:00"}
+DEFINITION_5_1_05 = {
+    "code": "5.1.05", "name_zh": "生活垃圾分类知晓率", "name_en": "Awareness of household waste sorting",
+    "category": "public", "group": "群众获得感", "kind": "self_selected", "unit": "%", "value_type": "percent",
+    "direction": "increase", "frequency": "annual", "baseline": {"year": 2025, "value": 80},
+    "target": {"year": 2030, "value": 95}, "lead_department": "cgj",
+}
+
+
+@dataclass
+class LeadOffice:
+    """The lead office's three definition changes of section 9, made by the guide's curl or by the same call."""
+
+    revise_1_1_01: Callable[[], Awaitable[dict[str, Any]]]
+    set_milestones_2_3_01: Callable[[], Awaitable[dict[str, Any]]]
+    define_5_1_05: Callable[[], Awaitable[dict[str, Any]]]
+
+
+def by_api(http: httpx.AsyncClient, t: Tokens) -> LeadOffice:
+    async def define() -> dict[str, Any]:
+        response = await http.post("/v1/indicators", json=DEFINITION_5_1_05, headers=bearer(t.lead))
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    return LeadOffice(
+        revise_1_1_01=lambda: patch_indicator(http, t, "1.1.01", '"indicator-1.1.01-v1"', REVISION_1_1_01),
+        set_milestones_2_3_01=lambda: patch_indicator(http, t, "2.3.01", '"indicator-2.3.01-v1"', REVISION_2_3_01),
+        define_5_1_05=define)
+
+
+@dataclass
+class Moments:
+    first_approval: str  # of 2.3.01's 2024 value (example 10)
+    approval_2022: str  # of 2.3.01's 2022 value, before its milestones were recorded (example 14)
+
+
+async def run_examples(http: httpx.AsyncClient, t: Tokens, office: LeadOffice) -> Moments:
+    """The steps of the guide's section 9, in its order; answers the moments examples 10 and 14 ask about."""
+    # 1. the lead office sets the missing targets
+    revised = await office.revise_1_1_01()
     assert (revised["version"], revised["weight"], revised["baseline"], revised["target"]) == (
         2, 2, {"year": 2020, "value": 0.85}, {"year": 2025, "value": 0.6})
     revised = await patch_indicator(http, t, "1.4.01", '"indicator-1.4.01-v1"', REVISION_1_4_01)
@@ -216,9 +297,10 @@ async def run_examples(http: httpx.AsyncClient, t: Tokens, revise_1_1_01: Any) -
     assert edited.json()["value"] == 38  # 100 × 45600 / 120000
     await acted(http, t.cgj, sid, "submit")
     assert (await acted(http, t.lead, sid, "approve"))["status"] == "approved"
-    # 9. this year's quotas, a school and the planned 伏羲山红石林景区 certified
-    for cell_type in ("school", "scenic"):
-        response = await http.put(f"/v1/cell-quotas/{YEAR}/{cell_type}", json={"quota": 2}, headers=bearer(t.lead))
+    # 9. quotas (2025: school 1; this year: school 2, scenic 2), a school and the planned 伏羲山红石林景区 certified
+    for year, cell_type, quota in ((2025, "school", 1), (YEAR, "school", 2), (YEAR, "scenic", 2)):
+        response = await http.put(f"/v1/cell-quotas/{year}/{cell_type}", json={"quota": quota},
+                                  headers=bearer(t.lead))
         assert response.status_code == 200, response.text
     school = await http.post("/v1/cells", headers=bearer(t.jyj), json={
         "type": "school", "name": "新密市实验小学", "town": "qingpingjie", "address": "青屏大街 2 号"})
@@ -232,8 +314,31 @@ async def run_examples(http: httpx.AsyncClient, t: Tokens, revise_1_1_01: Any) -
                                headers=bearer(t.wlj, **{"If-Match": etag}))
     assert applied.status_code == 200, applied.text
     await certify(http, t, fuxishan["id"], SCENIC_CRITERIA, 82)
-    first_approval: str = construction["approved_at"]
-    return first_approval
+    # 10. 2.3.01's 2022 value, approved before the milestones are set
+    earlier = await report(http, t.cgj, t.lead, "2.3.01", "2022", 18)
+    # 11. the lead office sets 2.3.01's milestones, reaching back over the plan period
+    revised = await office.set_milestones_2_3_01()
+    assert (revised["version"], revised["target"], revised["targets"]) == (
+        2, {"year": 2025, "value": 40}, [{"year": 2023, "value": 30}, {"year": 2025, "value": 40}])
+    assert datetime.fromisoformat(revised["valid_from"]) == datetime(2016, 1, 1, tzinfo=SHANGHAI)
+    # 12. 2.3.01 this year; 1.1.06 for 2025: 120 is refused, then the rise is reported as −2.4
+    await report(http, t.cgj, t.lead, "2.3.01", THIS_YEAR, 39)
+    refused = await http.post("/v1/submissions", headers=bearer(t.gxj),
+                              json={"indicator": "1.1.06", "period": "2025", "value": 120})
+    problem = assert_problem(refused, 422, "out_of_range")
+    assert problem["errors"] == [{"loc": ["value"], "msg": "120 is out of range: it must be at most 100",
+                                  "type": "out_of_range"}]
+    refused = await http.post("/v1/submissions", headers=bearer(t.gxj, **{"Accept-Language": "zh-CN"}),
+                              json={"indicator": "1.1.06", "period": "2025", "value": 120})
+    assert assert_problem(refused, 422, "out_of_range")["errors"][0]["msg"] == "120 超出取值范围：应不大于 100"
+    reported = await http.get("/v1/submissions", params={"indicator": "1.1.06"}, headers=bearer(t.gxj))
+    assert reported.json()["items"] == []  # nothing written
+    await report(http, t.gxj, t.lead, "1.1.06", "2025", -2.4)
+    # 13. the lead office defines an indicator of the next plan, in force from now
+    defined = await office.define_5_1_05()
+    assert (defined["code"], defined["version"], defined["min_value"], defined["max_value"]) == ("5.1.05", 1, 0, 100)
+    assert datetime.fromisoformat(defined["valid_from"]) > datetime.fromisoformat(earlier["approved_at"])
+    return Moments(first_approval=construction["approved_at"], approval_2022=earlier["approved_at"])
 
 
 def means(body: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -263,8 +368,8 @@ def check_board_2024(body: dict[str, Any]) -> None:
     assert (body["period"], body["as_of"], body["include"]) == ("2024", None, "approved")
     assert means(body) == MEANS_2024
     assert item(body, "1.1.03") == ENTRY_1_1_03_2024
-    entry = item(body, "2.3.01")  # example 2
-    assert outcome(entry) == (1, "2024", 38, 95.0, "on_track", 80.0)
+    entry = item(body, "2.3.01")  # example 2, with example 12's milestones: 2024 against the 2025 one
+    assert outcome(entry) == (2, "2024", 38, 95.0, "on_track", 80.0)
     assert (entry["numerator"], entry["denominator"], entry["target"], entry["baseline"]) == (
         45600, 120000, {"year": 2025, "value": 40}, None)
     assert entry["formula"] == "100 × v / t = 100 × 38 / 40 = 95"
@@ -340,6 +445,81 @@ def check_scorecard(body: dict[str, Any]) -> None:
     assert outcome(card["indicators"][0]) == (2, "2024-11", 1.04, 96.15, "on_track", 80.0)
 
 
+NONE = (None, 0.0)
+
+
+async def check_new_rules(http: httpx.AsyncClient, reader: str, moments: Moments) -> list[dict[str, Any]]:
+    """Examples 7, 12, 13 and 14: the registry's cumulative counts, milestones, a rate of decrease that rose, and
+    boards as they stood. Answers the boards read, for the means check."""
+    this_year = await get_scores(http, reader, THIS_YEAR)
+    in_2025 = await get_scores(http, reader, "2025")
+    in_2022 = await get_scores(http, reader, "2022")
+    then_2022 = await get_scores(http, reader, "2022", as_of=moments.approval_2022)
+    then_this_year = await get_scores(http, reader, THIS_YEAR, as_of=moments.approval_2022)
+
+    # example 7: 1.4.02 against every quota up to the year, 5.1.04 against its own milestone
+    cells, scenic = item(this_year, "1.4.02"), item(this_year, "5.1.04")
+    assert outcome(cells) == (1, THIS_YEAR, 2, 40.0, "behind", 100.0)
+    assert (cells["target"], cells["numerator"], cells["denominator"]) == ({"year": YEAR, "value": 5}, None, None)
+    assert cells["formula"] == "100 × v / t = 100 × 2 / 5 = 40"
+    assert outcome(scenic) == (1, THIS_YEAR, 1, 33.33, "behind", 100.0)
+    assert scenic["target"] == {"year": 2023, "value": 3}
+    assert scenic["formula"] == "100 × v / t = 100 × 1 / 3 = 33.33"
+    cells = item(in_2025, "1.4.02")
+    assert outcome(cells) == (1, "2025", 0, 0.0, "behind", 100.0)
+    assert (cells["target"], cells["formula"]) == ({"year": 2025, "value": 1}, "100 × v / t = 100 × 0 / 1 = 0")
+    assert outcome(item(in_2025, "5.1.04")) == (1, "2025", 0, 0.0, "behind", 100.0)
+    for year, expected in ((YEAR, {"school": (1, 1, 2), "scenic": (1, 1, 2)}), (2025, {"school": (0, 0, 1)})):
+        summary = await http.get("/v1/cells/summary", params={"year": year}, headers=bearer(reader))
+        assert summary.status_code == 200, summary.text
+        found = {i["type"]: (i["certified"], i["cumulative"], i["quota"]) for i in summary.json()["items"]}
+        assert {cell_type: found[cell_type] for cell_type in expected} == expected
+
+    # example 12: 2.3.01's milestones 2023: 30 and 2025: 40
+    entry = item(in_2022, "2.3.01")
+    assert outcome(entry) == (2, "2022", 18, 60.0, "behind", 66.67)
+    assert (entry["target"], entry["formula"]) == ({"year": 2023, "value": 30}, "100 × v / t = 100 × 18 / 30 = 60")
+    for period, expected in (("2021", 33.33), ("2023", 100.0)):  # section 4's table, no value those years
+        entry = item(await get_scores(http, reader, period), "2.3.01")
+        assert outcome(entry) == (2, period, None, None, "no_data", expected)
+        assert entry["target"] == {"year": 2023, "value": 30}
+    entry = item(this_year, "2.3.01")
+    assert outcome(entry) == (2, THIS_YEAR, 39, 97.5, "behind", 100.0)
+    assert (entry["target"], entry["formula"]) == ({"year": 2025, "value": 40}, "100 × v / t = 100 × 39 / 40 = 97.5")
+
+    # example 13: a rate of decrease that rose
+    entry = item(in_2025, "1.1.06")
+    assert outcome(entry) == (1, "2025", -2.4, 0.0, "behind", 100.0)
+    assert (entry["target"], entry["baseline"]) == ({"year": 2025, "value": 18}, None)
+    assert entry["formula"] == "100 × v / t = 100 × -2.4 / 18 = 0 (clamped to 0–100)"
+
+    # example 14: 5.1.05, defined today, is on this year's board but not on 2025's
+    assert len(in_2025["indicators"]) == 48
+    assert "5.1.05" not in {entry["code"] for entry in in_2025["indicators"]}
+    assert means(in_2025) == {"source_reduction": (33.33, 0.2), "utilization": NONE, "disposal": NONE,
+                              "support": NONE, "public": (0.0, 0.25), "overall": (25.0, 0.0833)}
+    assert len(this_year["indicators"]) == 49
+    entry = item(this_year, "5.1.05")
+    progress = 100 * (YEAR - 2025) / (2030 - 2025)  # 20 in 2026
+    assert outcome(entry) == (1, THIS_YEAR, None, None, "no_data", progress)
+    assert (entry["target"], entry["baseline"]) == ({"year": 2030, "value": 95}, {"year": 2025, "value": 80})
+    assert means(this_year) == {"source_reduction": (40.0, 0.0667), "utilization": (97.5, 0.0714),
+                                "disposal": NONE, "support": NONE, "public": (33.33, 0.2),
+                                "overall": (56.94, 0.0612)}
+    # … and as_of a moment before the revision of 2.3.01 and the definition of 5.1.05: the board as it stood
+    assert means(in_2022) == {"source_reduction": NONE, "utilization": (60.0, 0.0714), "disposal": NONE,
+                              "support": NONE, "public": (0.0, 0.25), "overall": (30.0, 0.0417)}
+    assert outcome(item(in_2022, "5.1.04")) == (1, "2022", 0, 0.0, "behind", 66.67)
+    assert item(in_2022, "1.4.02")["status"] == "no_target"
+    entry = item(then_2022, "2.3.01")
+    assert outcome(entry) == (1, "2022", 18, 45.0, "on_track", 40.0)
+    assert (entry["target"], entry["formula"]) == ({"year": 2025, "value": 40}, "100 × v / t = 100 × 18 / 40 = 45")
+    assert means(then_2022)["overall"] == (22.5, 0.0417)
+    assert len(then_this_year["indicators"]) == 48
+    assert "5.1.05" not in {entry["code"] for entry in then_this_year["indicators"]}
+    return [this_year, in_2025, in_2022, then_2022, then_this_year]
+
+
 def python_means() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "scoring_guide"}
     exec(compile(guide_block("def mean_and_coverage", "python"), "docs/SCORING.md (means)", "exec"),  # noqa: S102
@@ -349,11 +529,8 @@ def python_means() -> dict[str, Any]:
 
 async def test_the_worked_examples(app: Any, client: httpx.AsyncClient) -> None:
     t = await tokens(app)
-
-    async def revise() -> dict[str, Any]:
-        return await patch_indicator(client, t, "1.1.01", '"indicator-1.1.01-v1"', REVISION_1_1_01)
-
-    first_approval = await run_examples(client, t, revise)
+    moments = await run_examples(client, t, by_api(client, t))
+    first_approval = moments.first_approval
     board = await get_scores(client, t.reader, "2024")
     check_board_2024(board)
 
@@ -371,18 +548,10 @@ async def test_the_worked_examples(app: Any, client: httpx.AsyncClient) -> None:
     # example 4 in a quarter and a month
     body = await get_scores(client, t.reader, "2024Q4")
     assert outcome(item(body, "1.4.01")) == (2, "2024-11", 1.04, 96.15, "on_track", 80.0)
-    assert outcome(item(body, "2.3.01")) == (1, "2024Q4", None, None, "no_data", 80.0)  # annual: no value
+    assert outcome(item(body, "2.3.01")) == (2, "2024Q4", None, None, "no_data", 80.0)  # annual: no value
     body = await get_scores(client, t.reader, "2024-10")
     assert outcome(item(body, "1.4.01")) == (2, "2024-10", 0.98, 100.0, "achieved", 80.0)
     assert item(body, "1.4.01")["formula"] == "v ≤ t: 0.98 ≤ 1 → 100"
-    # example 7 this year
-    body = await get_scores(client, t.reader, THIS_YEAR)
-    cells, scenic = item(body, "1.4.02"), item(body, "5.1.04")
-    assert outcome(cells) == (1, THIS_YEAR, 2, 50.0, "behind", 100.0)
-    assert (cells["target"], cells["numerator"], cells["denominator"]) == ({"year": YEAR, "value": 4}, None, None)
-    assert cells["formula"] == "100 × v / t = 100 × 2 / 4 = 50"
-    assert outcome(scenic) == (1, THIS_YEAR, 1, 50.0, "behind", 100.0)
-    assert scenic["target"] == {"year": YEAR, "value": 2}
     # example 9
     submitted = await get_scores(client, t.reader, "2024", include="submitted")
     check_board_submitted(submitted)
@@ -404,8 +573,8 @@ async def test_the_worked_examples(app: Any, client: httpx.AsyncClient) -> None:
     assert category_score(board, "source_reduction") == (74.66, 0.2667)  # the comment in the block
     assert mean_and_coverage(board["indicators"]) == (63.14, 0.1667)
     assert (guide["round_half_up"](0.125, 2), guide["round_half_up"](31.245, 2)) == (0.13, 31.25)  # section 2
-    boards = [board, submitted, then]
-    for period in ("2023", "2024Q4", "2024-10", "2025", THIS_YEAR):
+    boards = [board, submitted, then, *await check_new_rules(client, t.reader, moments)]
+    for period in ("2023", "2024Q4", "2024-10"):
         boards.append(await get_scores(client, t.reader, period))
     for body in boards:
         mine = {code: category_score(body, code) for code in CATEGORIES}
@@ -444,6 +613,16 @@ async def test_the_guide_s_claims_about_answers_and_errors(app: Any, client: htt
     encoded = await client.get("/v1/scores?period=2024&as_of=2025-06-30T18:00:00%2B08:00", headers=bearer(reader))
     assert encoded.status_code == 200, encoded.text
     assert encoded.json()["as_of"] == "2025-06-30T10:00:00Z"
+    # section 5.3: the catalogue's first versions count as known at any moment, before this database existed
+    assert len(encoded.json()["indicators"]) == 48
+    # section 4: target and targets together are refused, and nothing is revised
+    lead = await make_token(app, "lead", ["indicators:admin"])
+    both = await client.patch("/v1/indicators/2.3.01", headers=bearer(lead, **{"If-Match": '"indicator-2.3.01-v1"'}),
+                              json={"target": {"year": 2025, "value": 40},
+                                    "targets": [{"year": 2023, "value": 30}, {"year": 2025, "value": 40}]})
+    assert_problem(both, 422, "validation_failed")
+    versions = await client.get("/v1/indicators/2.3.01/versions", headers=bearer(reader))
+    assert [version["version"] for version in versions.json()["items"]] == [1]
 
 
 # ------------------------------------------------------------------ the guide's commands against a real server
@@ -482,12 +661,19 @@ async def test_the_guide_s_commands_and_programs_against_a_real_server(app: Any,
     t = await tokens(app)
     env = {"API": server, "TOKEN": t.reader, "LEAD_TOKEN": t.lead}
 
-    async def revise() -> dict[str, Any]:  # the guide's own PATCH, run as written
-        answer: dict[str, Any] = shell(guide_block('-X PATCH "$API/v1/indicators/1.1.01"', "sh"), **env)
-        return answer
+    def as_written(containing: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+        async def run() -> dict[str, Any]:  # the guide's own command, run as written
+            answer: dict[str, Any] = shell(guide_block(containing, "sh"), **env)
+            return answer
+        return run
 
+    office = LeadOffice(revise_1_1_01=as_written('-X PATCH "$API/v1/indicators/1.1.01"'),
+                        set_milestones_2_3_01=as_written('-X PATCH "$API/v1/indicators/2.3.01"'),
+                        define_5_1_05=as_written('-X POST "$API/v1/indicators"'))
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
-        first_approval = await run_examples(http, t, revise)
+        moments = await run_examples(http, t, office)
+        await check_new_rules(http, t.reader, moments)
+    first_approval = moments.first_approval
 
     check_board_2024(shell(guide_block('"$API/v1/scores?period=2024" -H', "sh"), **env))
     check_board_submitted(shell(guide_block("include=submitted", "sh"), **env))
