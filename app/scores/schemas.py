@@ -52,9 +52,11 @@ class IndicatorScoreOut(BaseModel):
     previous_value: NumberOrBool | None = Field(
         description="`decrease_vs_previous` only: the previous period's value (上期数值) the value is compared "
                     "with; null otherwise or when there is none.")
-    target: YearValue | None = Field(description="Target (目标值) as {`year`, `value`}; null when none is set. For "
-                                                 "indicators counted from the cell registry, the sum of the "
-                                                 "year's quotas when any is set.")
+    target: YearValue | None = Field(description="The target the period is scored against (本期适用目标) as {`year`, "
+                                                 "`value`}: the first milestone at or after the period's year, else "
+                                                 "the last one; null when none is set. For 1.4.02 (counted from the "
+                                                 "cell registry), the sum of the quotas of every year up to the "
+                                                 "period's, when any is set.")
     baseline: YearValue | None = Field(description="Baseline (基准值) as {`year`, `value`}; null when there is "
                                                    "none.")
     score: float | None = Field(description="Score (得分), 0–100 (clamped), two decimals; null for `no_target` and "
