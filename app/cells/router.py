@@ -189,8 +189,9 @@ async def edit_cell(
 ) -> CellOut:
     """Edit a `planned`, `applied` or `evaluated` cell (same rights as applying; `If-Match` required);
     certified, expired or revoked cells answer 409. `status: "applied"` applies for a planned cell."""
-    cell = await service.edit(session, caller, cell_id, body.model_dump(exclude_unset=True), if_match=if_match,
-                              now=utcnow())
+    # mode="json": a link's url is stored as text, not as the pydantic Url the model holds.
+    cell = await service.edit(session, caller, cell_id, body.model_dump(mode="json", exclude_unset=True),
+                              if_match=if_match, now=utcnow())
     return await _answer(session, caller, cell, response)
 
 
