@@ -607,18 +607,23 @@ async def test_the_rate_limit_answers_as_shown(app: Any, settings: Any) -> None:
                                 "429")
 
 
-async def test_only_the_aggregates_answer_304(app: Any, client: httpx.AsyncClient) -> None:
+async def test_files_and_the_aggregates_answer_304(app: Any, client: httpx.AsyncClient) -> None:
     token = await make_token(app, "jyj", ["cells:write"])
     zz = await make_token(app, "zzwf", ["aggregates:read"])
     photo = (await client.post("/v1/files", files={"file": ("IMG_0412.png", PHOTO, "image/png")},
                                headers=bearer(token))).json()
     cell = await applied(client, token, evidence=[photo["id"]])
-    for url in (f"/v1/files/{photo['id']}", f"/v1/cells/{cell['id']}"):
-        first = await client.get(url, headers=bearer(token))
-        again = await client.get(url, headers=bearer(token, **{"If-None-Match": first.headers["ETag"]}))
-        assert (again.status_code, again.content) == (200, first.content), url
-    assert (await client.get(f"/v1/files/{photo['id']}", headers=bearer(token))).headers["ETag"] == (
-        '"552fa54fd23f1a4750e7e9ba2db9d266c0458189f913235ec9f82937697d6d37"')
+    url = f"/v1/cells/{cell['id']}"
+    first = await client.get(url, headers=bearer(token))
+    again = await client.get(url, headers=bearer(token, **{"If-None-Match": first.headers["ETag"]}))
+    assert (again.status_code, again.content) == (200, first.content)
+    photo_url = f"/v1/files/{photo['id']}"
+    downloaded = await client.get(photo_url, headers=bearer(token))
+    assert (downloaded.status_code, downloaded.headers["ETag"]) == (
+        200, '"552fa54fd23f1a4750e7e9ba2db9d266c0458189f913235ec9f82937697d6d37"')
+    revalidated = await client.get(photo_url, headers=bearer(token, **{"If-None-Match": downloaded.headers["ETag"]}))
+    assert (revalidated.status_code, revalidated.content, revalidated.headers["ETag"]) == (
+        304, b"", downloaded.headers["ETag"])
     pulled = await client.get("/v1/aggregates?period=2025", headers=bearer(zz))
     conditional = await client.get("/v1/aggregates?period=2025",
                                    headers=bearer(zz, **{"If-None-Match": pulled.headers["ETag"]}))
