@@ -289,7 +289,7 @@ async def test_errors_by_field_on_real_problems(client: httpx.AsyncClient, cgj: 
         {"evidence.0": ["String should have at least 1 character", "URL scheme should be 'http' or 'https'",
                         "Input should be a valid string"]},
         {"items.1.value": ["百分比必须在 0 到 100 之间"], "items.2.period": ["期间格式应为 YYYY、YYYYQn 或 YYYY-MM"],
-         "items.3.period": ["同一指标同一期间已在本批次第 0 项出现"]},
+         "items.3.period": ["同一指标同一期间已在本批次第 1 项出现"]},
     ]
     keys = run_node("output = input.map(fieldKey);", [
         [], ["value"], ["evidence", 0, "EvidenceLink", "url"], ["items"], ["file"], ["items", 2, "period"],

@@ -518,7 +518,8 @@ def _located(errors: Sequence[Mapping[str, Any]], readable: Sequence[tuple[Parse
         located = {**error, "loc": ["items", row.index, *loc[2:]], "row": row.row_number}
         if error.get("type") == "duplicate_in_batch":
             first = first_seen[(item.indicator, item.period)]
-            located = {**issue(located["loc"], "duplicate_in_batch", RULE_ISSUES, first=first.index),
+            located = {**issue(located["loc"], "duplicate_in_batch", RULE_ISSUES, first=first.index,
+                               first_number=first.index + 1),
                        "row": row.row_number, "first_row": first.row_number}
         result.append(located)
     return result

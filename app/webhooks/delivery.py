@@ -171,9 +171,9 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
     try:
         target = addresses.parse(claimed.url)
         if not settings.webhook_allow_private:
-            reason = await addresses.refusal(target)
-            if reason is not None:
-                return outcome(None, _short(f"not sent: {reason}"))
+            refused = await addresses.refusal(target)
+            if refused is not None:
+                return outcome(None, _short(f"not sent: {refused.en}"))
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
