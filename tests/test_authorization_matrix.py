@@ -539,6 +539,7 @@ ROWS: list[Row] = [
         get(lambda w: f"/v1/webhooks/{w.ids['webhook:admin']}/deliveries")),
     # cells
     Row("GET", "/v1/cell-types", "", expect(200), get("/v1/cell-types")),
+    Row("GET", "/v1/towns", "", expect(200), get("/v1/towns")),
     Row("POST", "/v1/cells", "a village cell",
         expect(SCOPE, responsible=201, other_department=(403, "not_responsible_for_type"), lead_writer=201),
         build_cell),

@@ -309,6 +309,18 @@ async def test_wrong_department_may_not_edit(app: Any, client: httpx.AsyncClient
     assert (await sql(app, "SELECT version, town FROM cells WHERE id = :id", id=cell["id"])) == [(1, "qingpingjie")]
 
 
+async def test_an_edit_may_give_links(app: Any, client: httpx.AsyncClient, jyj: str) -> None:
+    cell = await applied(client, jyj)
+    link = {"title": "2026年垃圾分类台账", "url": "https://example.gov.cn/xinmi/jyj/2026-fenlei"}
+    response = await client.patch(f"/v1/cells/{cell['id']}", json={"evidence": [link]},
+                                  headers=bearer(jyj, **{"If-Match": f'"cell-{cell["id"]}-v1"'}))
+    assert response.status_code == 200, response.text
+    assert (response.json()["evidence"], response.json()["version"]) == ([link], 2)
+    assert (await client.get(f"/v1/cells/{cell['id']}", headers=bearer(jyj))).json()["evidence"] == [link]
+    (stored,) = await sql(app, "SELECT evidence FROM cells WHERE id = :id", id=cell["id"])
+    assert as_json(stored[0]) == [link]
+
+
 # ----------------------------------------------------------------------------- reads and contact
 
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 
 from app.core import registry
 from app.events.service import emit
@@ -539,3 +540,54 @@ async def test_an_inspection_is_announced_without_its_findings(app: Any, client:
     assert (item["event"], item["entity"], item["id"]) == ("cell.inspected", "cell", "7")
     assert item["data"] == {"id": 3, "cell_id": 7, "inspected_at": "2026-11-20T02:00:00Z", "score": 88.5,
                             "at": "2026-11-20T02:05:00Z"}
+
+
+# ------------------------------------------------------------------------------------ time stamps
+
+
+async def test_time_stamps_are_written_in_utc_with_z_like_every_other_answer(app: Any,
+                                                                               client: httpx.AsyncClient) -> None:
+    """The feed writes its instants as the rest of the API does (`…Z`): each item's `at`, and in `data` the
+    event's `at`, `approved_at`, `certified_at`, a revision's `valid_from` and an inspection's `inspected_at`.
+    The clock is frozen at instants with microseconds, so every string is known exactly."""
+    with time_machine.travel(datetime(2026, 11, 20, 2, 35, 0, 250000, tzinfo=UTC), tick=False) as clock:
+        cgj = await make_token(app, "cgj", ["submissions:write"])
+        reviewer = await make_token(app, "lead", ["submissions:review"])
+        editor = await make_token(app, "lead", ["indicators:admin"])
+        jyj = await make_token(app, "jyj", ["cells:write"])
+        cell_reviewer = await make_token(app, "sthj", ["cells:review"])
+        reader = await make_token(app, "zzwf", ["aggregates:read"])
+        submission = await create(client, cgj, "2.3.01", "2025", value=42.5)
+        await acted(client, cgj, submission["id"], "submit")  # 02:35:00.25
+        clock.move_to(datetime(2026, 11, 20, 2, 37, 0, 500000, tzinfo=UTC))
+        approved = await acted(client, reviewer, submission["id"], "approve")  # 02:37:00.5
+        clock.move_to(datetime(2026, 11, 20, 2, 39, 0, tzinfo=UTC))
+        await ok(await client.patch("/v1/indicators/1.1.03", json={"target": {"year": 2025, "value": 18},
+                                                                   "valid_from": "2026-12-01T00:00:00+08:00"},
+                                    headers=bearer(editor, **{"If-Match": '"indicator-1.1.03-v1"'})))
+        cell = await ok(await client.post("/v1/cells", json=school(), headers=bearer(jyj)), 201)
+        await ok(await evaluate(client, cell_reviewer, cell["id"]), 201)
+        clock.move_to(datetime(2026, 11, 20, 2, 40, 0, 1, tzinfo=UTC))
+        certified = await ok(await cell_act(client, cell_reviewer, cell["id"], "certify"))  # 02:40:00.000001
+        clock.move_to(datetime(2026, 11, 20, 2, 41, 0, 750000, tzinfo=UTC))
+        await ok(await client.post(f"/v1/cells/{cell['id']}/inspections", headers=bearer(jyj), json={
+            "inspected_at": "2026-11-20T10:30:00.125+08:00", "inspector": "赵巡查", "findings": "分类桶满溢"}), 201)
+    items = (await page(client, reader))["items"]
+    assert [(item["event"], item["at"], {k: v for k, v in item["data"].items()
+                                         if k in ("at", "approved_at", "certified_at", "valid_from", "inspected_at")})
+            for item in items] == [
+        ("submission.submitted", "2026-11-20T02:35:00.250000Z", {"at": "2026-11-20T02:35:00.250000Z",
+                                                                 "approved_at": None}),
+        ("submission.approved", "2026-11-20T02:37:00.500000Z", {"at": "2026-11-20T02:37:00.500000Z",
+                                                                "approved_at": "2026-11-20T02:37:00.500000Z"}),
+        ("indicator.revised", "2026-11-20T02:39:00Z", {"valid_from": "2026-11-30T16:00:00Z"}),
+        ("cell.applied", "2026-11-20T02:39:00Z", {"at": "2026-11-20T02:39:00Z", "certified_at": None}),
+        ("cell.evaluated", "2026-11-20T02:39:00Z", {"at": "2026-11-20T02:39:00Z", "certified_at": None}),
+        ("cell.certified", "2026-11-20T02:40:00.000001Z", {"at": "2026-11-20T02:40:00.000001Z",
+                                                           "certified_at": "2026-11-20T02:40:00.000001Z"}),
+        ("cell.inspected", "2026-11-20T02:41:00.750000Z", {"at": "2026-11-20T02:41:00.750000Z",
+                                                           "inspected_at": "2026-11-20T02:30:00.125000Z"}),
+    ]
+    # The same strings as the resources' own answers.
+    assert (approved["approved_at"], certified["certified_at"]) == (items[1]["data"]["approved_at"],
+                                                                    items[5]["data"]["certified_at"])

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.catalogue import loader
 from app.cli import cli, prepare_database
+from app.core import migrations
 from app.core.config import get_settings
 from app.core.db import create_sync_engine
 from app.core.migrations import head_revisions
@@ -121,6 +123,50 @@ def test_a_changed_catalogue_entry_becomes_a_new_version(
     assert versions == [(1, 2025, 99.5), (2, 2030, 100.0)]
     assert query(database_url, "SELECT latest_version FROM indicators WHERE code = '1.4.03'") == [(2,)]
     # Idempotent again with the changed catalogue.
+    assert invoke("seed").strip() == "catalogue up to date: nothing changed"
+
+
+def test_seed_loads_the_english_town_names(empty_database_url: str, use_database) -> None:
+    use_database(empty_database_url)
+    invoke("db", "upgrade")
+    invoke("seed")
+    towns = query(empty_database_url, "SELECT code, name_zh, name_en, kind FROM towns ORDER BY code")
+    assert len(towns) == 18
+    assert [town for town in towns if town[0] in ("fuxishan", "qingpingjie", "yuanzhuang", "micun")] == [
+        ("fuxishan", "伏羲山旅游开发区", "Fuxishan Tourism Development Zone", "district"),
+        ("micun", "米村镇", "Micun Town", "town"),
+        ("qingpingjie", "青屏街街道", "Qingpingjie Subdistrict", "subdistrict"),
+        ("yuanzhuang", "袁庄乡", "Yuanzhuang Township", "township"),
+    ]
+    assert [town for town in towns if not town[2]] == []
+
+
+def test_towns_seeded_before_the_english_names_get_them_on_the_next_seed(empty_database_url: str,
+                                                                         use_database) -> None:
+    """The migration adds `name_en` empty (null); the next `zwc seed` fills it in, and the one after changes
+    nothing."""
+    use_database(empty_database_url)
+    head = next(iter(head_revisions()))
+    before_names = ScriptDirectory.from_config(migrations.alembic_config(empty_database_url)).get_revision(head)
+    assert before_names is not None
+    invoke("db", "upgrade", str(before_names.down_revision))
+    engine = create_sync_engine(empty_database_url)
+    with engine.begin() as connection:  # as an earlier seed left them
+        connection.execute(text("INSERT INTO towns (code, name_zh, kind) VALUES ('micun', '米村镇', 'town'), "
+                                "('fuxishan', '伏羲山旅游开发区', 'district')"))
+    engine.dispose()
+    invoke("db", "upgrade")
+    assert query(empty_database_url, "SELECT code, name_en FROM towns ORDER BY code") == [("fuxishan", None),
+                                                                                         ("micun", None)]
+    output = invoke("seed")
+    assert "town.created: 16" in output
+    assert "town.updated: 2" in output
+    assert query(empty_database_url, "SELECT code, name_en FROM towns WHERE code IN ('micun', 'fuxishan') "
+                                     "ORDER BY code") == [("fuxishan", "Fuxishan Tourism Development Zone"),
+                                                          ("micun", "Micun Town")]
+    updated = query(empty_database_url, "SELECT entity_id FROM audit_events WHERE action = 'town.updated' "
+                                        "ORDER BY entity_id")
+    assert updated == [("fuxishan",), ("micun",)]
     assert invoke("seed").strip() == "catalogue up to date: nothing changed"
 
 

@@ -226,7 +226,7 @@ async def test_csv_with_english_headers_reports_rows(client: httpx.AsyncClient, 
     assert [(e["loc"], e["row"], e["type"], e["first_row"]) for e in body["errors"]] == [
         (["items", 2, "period"], 4, "duplicate_in_batch", 2),
     ]
-    assert body["errors"][0]["msg"] == "the same indicator and period appear earlier in this batch (item 0)"
+    assert body["errors"][0]["msg"] == "the same indicator and period appear earlier in this batch (items[0])"
 
 
 @pytest.mark.parametrize(

@@ -409,6 +409,55 @@ async def test_file_named_in_a_departments_own_draft_is_readable_to_it(
     assert (await client.get(f"/v1/files/{uploaded['id']}", headers=bearer(other))).status_code == 200
 
 
+# ------------------------------------------------------------------------------ conditional downloads
+
+
+def pdf_etag() -> str:
+    return '"' + hashlib.sha256(pdf_bytes()).hexdigest() + '"'
+
+
+async def conditional(client: httpx.AsyncClient, token: str, file_id: str, if_none_match: str) -> httpx.Response:
+    return await client.get(f"/v1/files/{file_id}", headers=bearer(token, **{"If-None-Match": if_none_match}))
+
+
+@pytest.mark.parametrize("if_none_match", [
+    "{etag}", "W/{etag}", "*", '"0000", {etag}', '"0000",W/{etag} , "1111"',
+], ids=["strong", "weak", "star", "list", "list-weak"])
+async def test_a_matching_if_none_match_answers_304(
+    client: httpx.AsyncClient, writer: str, uploaded: dict[str, Any], if_none_match: str
+) -> None:
+    response = await conditional(client, writer, uploaded["id"], if_none_match.format(etag=pdf_etag()))
+    assert (response.status_code, response.content) == (304, b"")
+    assert (response.headers["etag"], response.headers["cache-control"]) == (pdf_etag(), "private, max-age=0")
+    assert "content-type" not in response.headers
+    assert "content-disposition" not in response.headers
+
+
+@pytest.mark.parametrize("if_none_match", ['"0000"', "W/\"0000\"", "", pdf_etag().strip('"'), '"0000", "1111"'],
+                         ids=["other", "other-weak", "empty", "unquoted", "list"])
+async def test_another_if_none_match_answers_the_file(
+    client: httpx.AsyncClient, writer: str, uploaded: dict[str, Any], if_none_match: str
+) -> None:
+    response = await conditional(client, writer, uploaded["id"], if_none_match)
+    assert (response.status_code, response.content) == (200, pdf_bytes())
+    assert (response.headers["etag"], response.headers["content-type"]) == (pdf_etag(), "application/pdf")
+
+
+async def test_who_may_not_read_the_file_gets_404_never_304(
+    app: Any, client: httpx.AsyncClient, writer: str, other: str, reviewer: str, uploaded: dict[str, Any]
+) -> None:
+    for tag in (pdf_etag(), "*"):
+        for token in (other, reviewer):
+            assert_problem(await conditional(client, token, uploaded["id"], tag), 404, "not_found")
+        assert_problem(await conditional(client, writer, "0" * 32, tag), 404, "not_found")
+    # Named by a draft: still the other departments' 404; once submitted, the reviewer's 304.
+    await link_to_submission(app, uploaded["id"], "draft")
+    assert_problem(await conditional(client, reviewer, uploaded["id"], pdf_etag()), 404, "not_found")
+    await sql_write(app, "UPDATE submissions SET status = 'submitted' WHERE indicator = '1.1.02'")
+    assert (await conditional(client, reviewer, uploaded["id"], pdf_etag())).status_code == 304
+    assert_problem(await conditional(client, other, uploaded["id"], "*"), 404, "not_found")
+
+
 async def test_upload_is_audited(app: Any, client: httpx.AsyncClient, uploaded: dict[str, Any]) -> None:
     token_id = (await sql(app, "SELECT id FROM api_tokens WHERE name = 'sthj writer'"))[0][0]
     rows = await sql(app, "SELECT department, token_id, entity, entity_id, after FROM audit_events "

@@ -298,7 +298,7 @@ async def test_errors_by_field_on_real_problems(client: httpx.AsyncClient, cgj: 
                         "Input should be a valid string"]},
         {"items.1.value": ["101 超出取值范围：应在 0 到 100 之间"],
          "items.2.period": ["期间格式应为 YYYY、YYYYQn 或 YYYY-MM"],
-         "items.3.period": ["同一指标同一期间已在本批次第 0 项出现"]},
+         "items.3.period": ["同一指标同一期间已在本批次第 1 项出现"]},
     ]
     keys = run_node("output = input.map(fieldKey);", [
         [], ["value"], ["evidence", 0, "EvidenceLink", "url"], ["items"], ["file"], ["items", 2, "period"],
@@ -484,15 +484,13 @@ async def test_a_link_given_on_creation_is_kept(client: httpx.AsyncClient, cgj: 
     assert created["evidence"] == [link]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a PATCH with a {title, url} evidence link answers 500 "
-                                       "(app/submissions/router.py passes model_dump() without mode='json'); "
-                                       "when this passes, drop the 'Known problem' note from §5 of both guides")
 async def test_a_patch_may_give_links(client: httpx.AsyncClient, cgj: str) -> None:
     created = ok(await post_json(client, cgj, "/v1/submissions", {"indicator": "2.4.03", "period": "2025",
                                                                   "value": 62.5}), 201)
     link = {"title": "2025年餐厨垃圾收运台账", "url": "https://example.gov.cn/xinmi/cgj/2025-canchu"}
     edited = ok(await patch(client, cgj, created["id"], {"evidence": [link]}, etag(created["id"], 1)))
-    assert edited["evidence"] == [link]
+    assert (edited["evidence"], edited["version"]) == ([link], 2)
+    assert ok(await client.get(f"/v1/submissions/{created['id']}", headers=bearer(cgj)))["evidence"] == [link]
 
 
 # ------------------------------------------------------------------------------------------ Excel

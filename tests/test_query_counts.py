@@ -16,7 +16,7 @@ Counting notes:
   (process memory on SQLite, an engine of their own on PostgreSQL), so they are never counted.
 - The boards are kept per data version in process memory (app/core/versioned_cache.py); each counted read
   is the first after a change, so it computes the board.
-- Where the seeded catalogue fixes the number of items (departments, indicators, cell types, the
+- Where the seeded catalogue fixes the number of items (departments, indicators, cell types, towns, the
   departments leading indicators), `limit` varies instead (2, then 20).
 """
 
@@ -319,6 +319,8 @@ CASES: list[Case] = [
          few=start_deliveries, grow=steps(times(MORE, World.returned_again), World.deliver), few_items=1),
     # token lookup, the cells router's expiry update, the page of types, their criteria
     limit_case("/v1/cell-types", 4),
+    # token lookup, the cells router's expiry update, the page of towns
+    limit_case("/v1/towns", 3),
     # Not in issue 7's list, but found by `list_routes` (one item per (town, type) pair having cells).
     # token lookup, the expiry update, the (town, type) pairs having cells, cells by status, certificates;
     # the few state is the seeded planned cells' pairs (3 scenic cells in 3 towns), so this case comes

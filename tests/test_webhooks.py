@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from asgi_lifespan import LifespanManager
 
 from app.core.config import Settings
@@ -562,6 +563,28 @@ async def test_an_approval_is_delivered_signed_and_only_subscribed_events_are(
     # Nothing more to do: the submitted event made no delivery, and the approval is not sent twice.
     assert await run_once(app.state.database, settings) == 0
     assert len(receiver.received()) == 1
+
+
+async def test_time_stamps_are_sent_in_utc_with_z_and_the_signature_covers_them(
+        app: Any, client: httpx.AsyncClient, settings: Settings, receiver: Receiver, zzwf: str) -> None:
+    """The body writes its instants as every other answer does (`…Z`): `at`, and `data.at` and
+    `data.approved_at`; the signature is over exactly the bytes sent."""
+    hook = await subscribe(client, zzwf, receiver.url, ["submission.approved"])
+    with time_machine.travel(datetime(2026, 11, 20, 2, 37, 0, 500000, tzinfo=UTC), tick=False):
+        writer = await make_token(app, "cgj", ["submissions:write"])
+        reviewer = await make_token(app, "lead", ["submissions:review"])
+        draft = await create(client, writer, "2.3.01", "2025", value=42.5)
+        await acted(client, writer, draft["id"], "submit")
+        approved = await acted(client, reviewer, draft["id"], "approve")
+    assert await run_once(app.state.database, settings) == 1
+    (request,) = receiver.received()
+    verify_signature(hook["secret"], request.headers, request.body)
+    body = request.json()
+    assert (body["at"], body["data"]["at"], body["data"]["approved_at"], approved["approved_at"]) == (
+        "2026-11-20T02:37:00.500000Z", "2026-11-20T02:37:00.500000Z", "2026-11-20T02:37:00.500000Z",
+        "2026-11-20T02:37:00.500000Z")
+    assert b'"at":"2026-11-20T02:37:00.500000Z"' in request.body
+    assert b"+00:00" not in request.body
 
 
 async def test_events_from_before_the_subscription_are_not_delivered(

@@ -90,7 +90,8 @@ def departments() -> list[dict[str, str]]:
 
 
 def towns() -> list[dict[str, str]]:
-    return [{"code": r["code"], "name_zh": r["name_zh"], "kind": r["kind"]} for r in _rows("towns.csv")]
+    return [{"code": r["code"], "name_zh": r["name_zh"], "name_en": r["name_en"], "kind": r["kind"]}
+            for r in _rows("towns.csv")]
 
 
 def cell_types() -> list[dict[str, Any]]:

@@ -34,6 +34,8 @@ class Town(SQLModel, table=True):
 
     code: str = Field(primary_key=True, max_length=32)
     name_zh: str = Field(max_length=100)
+    # Null in a database migrated before the English names came, until the next `zwc seed`.
+    name_en: str | None = Field(default=None, max_length=100)
     kind: str = Field(max_length=16)
 
 

@@ -50,6 +50,13 @@ async def cell_types(session: AsyncSession, *, after: str | None, limit: int) ->
     return (await session.execute(query.limit(limit))).scalars().all()
 
 
+async def towns(session: AsyncSession, *, after: str | None, limit: int) -> Sequence[Town]:
+    query = select(Town).order_by(col(Town.code))
+    if after is not None:
+        query = query.where(col(Town.code) > after)
+    return (await session.execute(query.limit(limit))).scalars().all()
+
+
 async def get_type(session: AsyncSession, code: str) -> CellType | None:
     return await session.get(CellType, code)
 

@@ -26,6 +26,7 @@ from app.cells.schemas import (
     QuotaOut,
     RevokeBody,
     SummaryItem,
+    TownOut,
     TownSummaryItem,
 )
 from app.core.actor import Actor
@@ -75,6 +76,17 @@ async def list_cell_types(caller: Caller, session: SessionDep, page: PageDep) ->
                                            max_points=c.max_points, bonus=c.bonus) for c in criteria[t.code]])
         for t in items
     ], next_cursor=next_cursor)
+
+
+@router.get("/towns", response_model=Page[TownOut], operation_id="listTowns", responses=problem_responses())
+async def list_towns(caller: Caller, session: SessionDep, page: PageDep) -> Page[TownOut]:
+    """Every town (乡镇(街道)) a cell's `town` may name, by code, with its Chinese and English names and
+    kind: Xinmi's subdistricts, towns, its township and the Fuxishan development zone. Any token."""
+    position = page.position("towns", str)
+    rows = await repository.towns(session, after=position[0] if position else None, limit=page.limit + 1)
+    items, next_cursor = page_of(rows, page, "towns", lambda t: [t.code])
+    return Page[TownOut](items=[TownOut(code=t.code, name_zh=t.name_zh, name_en=t.name_en, kind=t.kind)
+                                for t in items], next_cursor=next_cursor)
 
 
 @router.post("/cells", response_model=CellOut, status_code=status.HTTP_201_CREATED, operation_id="createCell",
@@ -189,8 +201,9 @@ async def edit_cell(
 ) -> CellOut:
     """Edit a `planned`, `applied` or `evaluated` cell (same rights as applying; `If-Match` required);
     certified, expired or revoked cells answer 409. `status: "applied"` applies for a planned cell."""
-    cell = await service.edit(session, caller, cell_id, body.model_dump(exclude_unset=True), if_match=if_match,
-                              now=utcnow())
+    # mode="json": a link's url is stored as text, not as the pydantic Url the model holds.
+    cell = await service.edit(session, caller, cell_id, body.model_dump(mode="json", exclude_unset=True),
+                              if_match=if_match, now=utcnow())
     return await _answer(session, caller, cell, response)
 
 

@@ -74,6 +74,18 @@ class CellTypeOut(BaseModel):
                                                      "items last, each ordered by code.")
 
 
+class TownOut(BaseModel):
+    code: str = Field(description="Town code (乡镇(街道)编码), e.g. `chengguan`: what a cell's `town` names.",
+                      examples=["chengguan"])
+    name_zh: str = Field(description="Chinese name (名称), e.g. `城关镇`.", examples=["城关镇"])
+    name_en: str | None = Field(description="English name (英文名称), e.g. `Chengguan Town`; null only in a database "
+                                            "not seeded since English names were added, until the next "
+                                            "`zwc seed`.", examples=["Chengguan Town"])
+    kind: Literal["subdistrict", "town", "township", "district"] = Field(
+        description="Kind (类型): `subdistrict` (街道), `town` (镇), `township` (乡) or `district` (the Fuxishan "
+                    "tourism development zone, 伏羲山旅游开发区).")
+
+
 class CellCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

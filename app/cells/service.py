@@ -31,8 +31,8 @@ ISSUES: dict[str, tuple[str, str]] = {
     "unknown_town": ("no such town in the catalogue", "目录中没有该镇（街道）"),
     "unknown_file": ("no file with this id was uploaded by your department", "本部门未上传该文件"),
     "unknown_criterion": ("no such criterion for this cell type", "该类型无废细胞没有此评分项"),
-    "duplicate_criterion": ("this criterion is scored earlier in the list (item {first})",
-                            "该评分项已在第 {first} 项评分"),
+    "duplicate_criterion": ("this criterion is scored earlier in the list (items[{first}])",
+                            "该评分项已在第 {first_number} 项评分"),
     "points_out_of_range": ("points run from 0 to {max_points}", "得分应在 0 到 {max_points} 之间"),
 }
 

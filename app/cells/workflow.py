@@ -59,7 +59,7 @@ async def evaluate(session: AsyncSession, actor: Actor, cell_id: int, body: Eval
             issues.append(issue(["items", index, "criterion"], "unknown_criterion", ISSUES))
         elif item.criterion in first:
             issues.append(issue(["items", index, "criterion"], "duplicate_criterion", ISSUES,
-                                first=first[item.criterion]))
+                                first=first[item.criterion], first_number=first[item.criterion] + 1))
         else:
             first[item.criterion] = index
             if not 0 <= item.points <= criterion.max_points:

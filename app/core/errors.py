@@ -61,7 +61,8 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
     "invalid_valid_from": ("Validation failed", "校验失败",
                            "valid_from must not be earlier than the current version's ({current}).",
                            "valid_from 不得早于当前版本的生效时间（{current}）。"),
-    "cors_refused": ("CORS preflight refused", "跨域预检被拒绝", "{reason}.", "跨域请求不被允许：{reason}。"),
+    "cors_refused": ("CORS preflight refused", "跨域预检被拒绝", "{reason}.",
+                     "跨域预检未通过：{reason_zh}不在允许之列。"),
     "invalid_idempotency_key": ("Bad request", "请求错误",
                                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
                                 "Idempotency-Key 必须为 1 到 255 个可见 ASCII 字符。"),
@@ -85,10 +86,10 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
                        "Another request stored one of these submissions meanwhile; nothing was written. "
                        "Send the batch again to see which.",
                        "其他请求同时保存了本批次中的某项填报，本批次未写入任何数据。请重新提交以查看冲突项。"),
-    "submission_locked": ("Conflict", "冲突", "A {status} submission cannot be edited.",
-                          "状态为 {status} 的填报不能修改。"),
-    "invalid_transition": ("Conflict", "冲突", "Cannot {action} in status {status}.",
-                           "状态为 {status} 时不能执行 {action}。"),
+    "submission_locked": ("Conflict", "冲突", "A submission cannot be edited while its status is {status}.",
+                          "状态为“{status_zh}”的填报不能修改。"),
+    "invalid_transition": ("Conflict", "冲突", "Cannot {action} while the status is {status}.",
+                           "状态为“{status_zh}”时不能执行“{action_zh}”操作。"),
     "note_required": ("Validation failed", "校验失败",
                       "The value is an outlier against the previous approved value; add a note.",
                       "数值与上一期已审核数值差异过大，请填写说明。"),
@@ -98,7 +99,8 @@ MESSAGES: dict[str, tuple[str, str, str, str]] = {
                                  "Only the type's responsible department or the lead office may do this "
                                  "for '{type}' cells.",
                                  "只有该类型（{type}）的责任部门或领导小组办公室可以执行此操作。"),
-    "cell_locked": ("Conflict", "冲突", "A {status} cell cannot be edited.", "状态为 {status} 的无废细胞不能修改。"),
+    "cell_locked": ("Conflict", "冲突", "A cell cannot be edited while its status is {status}.",
+                    "状态为“{status_zh}”的无废细胞不能修改。"),
     "no_evaluation": ("Conflict", "冲突", "The cell has no evaluation since its last certificate; evaluate it first.",
                       "该无废细胞自上次认定以来没有评估记录，请先评估。"),
     "evaluation_not_passed": ("Conflict", "冲突",
@@ -137,12 +139,30 @@ ENTITIES_ZH = {
 }
 
 
+# Statuses (of submissions, SPEC §4.3, and of cells) and the actions that change them, as Chinese texts
+# name them; a Chinese text reads `{status_zh}` and `{action_zh}`, never the English codes.
+STATUSES_ZH = {
+    "draft": "草稿", "submitted": "已提交", "approved": "已通过", "returned": "已退回",
+    "planned": "计划创建", "applied": "已申报", "evaluated": "已评估", "certified": "已认证", "expired": "已过期",
+    "revoked": "已撤销",
+}
+ACTIONS_ZH = {
+    "submit": "提交", "approve": "通过", "return": "退回", "reopen": "重新打开",
+    "apply": "申报", "evaluate": "评估", "certify": "认证", "revoke": "撤销",
+}
+
+
 def render_text(code: str, lang: Language, params: Mapping[str, Any]) -> tuple[str, str]:
+    """Title and detail in ``lang``. A Chinese text never falls back on an English parameter: a reason is
+    raised with its ``reason_zh`` (tests/test_messages.py reads every raise site for it)."""
     title_en, title_zh, detail_en, detail_zh = MESSAGES[code]
     values = dict(params)
     if lang == "zh" and "entity" in values:
         values["entity"] = ENTITIES_ZH.get(str(values["entity"]), values["entity"])
-    values.setdefault("reason_zh", values.get("reason", ""))
+    if "status" in values:
+        values["status_zh"] = STATUSES_ZH.get(str(values["status"]), values["status"])
+    if "action" in values:
+        values["action_zh"] = ACTIONS_ZH.get(str(values["action"]), values["action"])
     template = detail_zh if lang == "zh" else detail_en
     try:
         detail = template.format(**values)

@@ -94,12 +94,22 @@ def missing_field_messages(name: str) -> tuple[str, str]:
     return f"Field required: {name}", f"缺少必填字段：{name}" + (f"（{chinese}）" if chinese else "")
 
 
+# The messages of the request models' own validators (a `ValueError` there is a 422 `value_error`), in
+# Chinese; tests/test_messages.py finds every such message in the schemas and requires it here.
+VALUE_ERRORS_ZH: dict[str, str] = {
+    "scopes must not repeat": "权限不得重复",
+    "may not be null": "不能为 null",
+}
+
+
 def validation_message(error_type: str, english: str, ctx: dict[str, object] | None, lang: Language) -> str:
     if lang == "en":
         return english
     template = VALIDATION_MESSAGES_ZH.get(error_type)
     if template is None:
         return english
+    if error_type == "value_error" and ctx and str(ctx.get("error")) in VALUE_ERRORS_ZH:
+        ctx = {**ctx, "error": VALUE_ERRORS_ZH[str(ctx["error"])]}
     try:
         return template.format(**(ctx or {}))
     except (KeyError, IndexError):

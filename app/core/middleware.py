@@ -191,6 +191,15 @@ class GuardMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
+# What Starlette's refusal ("Disallowed CORS origin, method, headers") names, as the Chinese text says it.
+_CORS_PARTS_ZH = {"origin": "来源（Origin）", "method": "方法", "headers": "请求头"}
+
+
+def _cors_reason_zh(reason: str) -> str:
+    parts = reason.removeprefix("Disallowed CORS ").split(", ")
+    return "、".join(_CORS_PARTS_ZH.get(part, part) for part in parts)
+
+
 class ProblemCORSMiddleware(CORSMiddleware):
     """Starlette's CORS handling, with a refused preflight answered as problem+json."""
 
@@ -200,7 +209,8 @@ class ProblemCORSMiddleware(CORSMiddleware):
             return response
         reason = bytes(response.body).decode()
         lang = preferred_language(request_headers.get("accept-language"))
-        body = problem_body(status=400, code="cors_refused", lang=lang, params={"reason": reason})
+        body = problem_body(status=400, code="cors_refused", lang=lang,
+                            params={"reason": reason, "reason_zh": _cors_reason_zh(reason)})
         headers = {key: value for key, value in response.headers.items()
                    if key.lower().startswith("access-control-")}
         return JSONResponse(body, status_code=400, headers=headers, media_type=PROBLEM_MEDIA_TYPE)

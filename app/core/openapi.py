@@ -11,7 +11,7 @@ class ValidationIssue(BaseModel):
     loc: list[str | int] = Field(description="Where (错误位置): a body field path (e.g. `[\"items\", 0, \"value\"]`) "
                                              "or `[\"query\", name]`.")
     msg: str = Field(description="What is wrong, in the caller's language (错误说明).")
-    type: str = Field(description="Stable machine-readable kind of error (错误类型), e.g. `percent_range`.")
+    type: str = Field(description="Stable machine-readable kind of error (错误类型), e.g. `out_of_range`.")
 
 
 class Problem(BaseModel):

@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Header, Path, Request, Response, UploadFile, status
 
 from app.auth.dependencies import Caller, RequireScope
 from app.core.actor import Actor
+from app.core.concurrency import none_match
 from app.core.db import SessionDep
 from app.core.openapi import problem_responses
 from app.core.routing import ApiRoute
@@ -22,6 +23,14 @@ FileWriter = Annotated[Actor, Depends(RequireScope("submissions:write", "cells:w
 FileId = Annotated[str, Path(description="File id (文件编号), as answered by `uploadFile` (`POST /v1/files`).")]
 
 _STRING = {"schema": {"type": "string"}}
+# A file's bytes never change (its ETag is their SHA-256), but who may read it can: caches revalidate.
+CACHE_CONTROL = "private, max-age=0"
+_VALIDATORS = {
+    "ETag": {"description": "Strong: the quoted SHA-256 of the content, the same for as long as the file "
+                            "exists.", **_STRING},
+    "Cache-Control": {"description": "`private, max-age=0`: keep it, but revalidate with `If-None-Match`.",
+                      **_STRING},
+}
 UPLOADED: dict[int | str, dict[str, Any]] = {
     201: {"headers": {"Location": {"description": "`/v1/files/{id}`.", **_STRING}}},
 }
@@ -30,11 +39,13 @@ DOWNLOAD: dict[int | str, dict[str, Any]] = {
         "description": "The file's bytes, in the media type recognised at upload.",
         "content": {media: {"schema": {"type": "string", "contentMediaType": media}} for media in MEDIA_TYPES},
         "headers": {
-            "ETag": {"description": "The quoted SHA-256 of the content.", **_STRING},
+            **_VALIDATORS,
             "Content-Disposition": {"description": "`attachment` with the uploaded name (RFC 6266 `filename*`).",
                                     **_STRING},
         },
     },
+    304: {"description": "Not modified: `If-None-Match` names the file's ETag (or is `*`); no body.",
+          "headers": _VALIDATORS},
 }
 
 
@@ -63,10 +74,19 @@ async def upload_file(
 
 @router.get("/{file_id}", response_class=EvidenceFileResponse, operation_id="downloadFile",
             responses={**problem_responses(404), **DOWNLOAD})
-async def download_file(file_id: FileId, session: SessionDep, caller: Caller, request: Request) -> EvidenceFileResponse:
+async def download_file(
+    file_id: FileId, session: SessionDep, caller: Caller, request: Request,
+    if_none_match: Annotated[str | None, Header(
+        description="ETags of copies the caller holds (实体标签), e.g. the `ETag` of an earlier download: 304 "
+                    "without a body when one of them (compared weakly, RFC 9110), or `*`, names this file.")] = None,
+) -> Response:
     """Download a file: for its uploading department, and for whoever may read a submission that
-    names it as evidence; 404 for everyone else."""
+    names it as evidence, or a cell's evidence or inspection photos; 404 for everyone else, whatever
+    `If-None-Match` says. The bytes never change: with `If-None-Match` a copy already held costs a 304."""
     stored = await service.get_readable(session, caller, file_id)
+    validators = {"ETag": f'"{stored.sha256}"', "Cache-Control": CACHE_CONTROL}
+    if none_match(if_none_match, validators["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=validators)
     path, stat_result = await storage.locate(request.app.state.settings.files_dir, stored.sha256)
     return EvidenceFileResponse(
         path,
@@ -74,7 +94,6 @@ async def download_file(file_id: FileId, session: SessionDep, caller: Caller, re
         stat_result=stat_result,
         headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.filename, safe='')}",
-            "ETag": f'"{stored.sha256}"',
-            "Cache-Control": "private, max-age=0",
+            **validators,
         },
     )

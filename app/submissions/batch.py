@@ -29,7 +29,8 @@ async def check_all(session: AsyncSession, actor: Actor, items: list[SubmissionC
     for index, item in enumerate(items):
         key = (item.indicator, item.period)
         if key in first_index:
-            issues.append(issue(["items", index, "period"], "duplicate_in_batch", ISSUES, first=first_index[key]))
+            issues.append(issue(["items", index, "period"], "duplicate_in_batch", ISSUES, first=first_index[key],
+                                first_number=first_index[key] + 1))
             continue
         first_index[key] = index
         if key in existing:

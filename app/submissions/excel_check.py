@@ -158,7 +158,8 @@ async def _located(errors: Sequence[Mapping[str, Any]], readable: Sequence[tuple
         located = {**error, "loc": ["items", row.index, *loc[2:]], "row": row.row_number}
         if error.get("type") == "duplicate_in_batch":
             first = first_seen[(item.indicator, item.period)]
-            located = {**issue(located["loc"], "duplicate_in_batch", RULE_ISSUES, first=first.index),
+            located = {**issue(located["loc"], "duplicate_in_batch", RULE_ISSUES, first=first.index,
+                               first_number=first.index + 1),
                        "row": row.row_number, "first_row": first.row_number}
         elif error.get("type") == "value_mismatch":
             reworded = await _mismatch(located["loc"], item, versions)

@@ -139,7 +139,8 @@ async def edit_submission(
 ) -> SubmissionOut:
     """Edit a `draft` or `returned` submission of one's own department (`If-Match` required);
     `approved` answers 409 until the lead office reopens it."""
-    submission = await service.edit(session, caller, submission_id, body.model_dump(exclude_unset=True),
+    # mode="json": a link's url is stored as text, not as the pydantic Url the model holds.
+    submission = await service.edit(session, caller, submission_id, body.model_dump(mode="json", exclude_unset=True),
                                     if_match=if_match, now=utcnow(), plausible=_plausible(request))
     return await _answer(request, session, lang, submission, response)
 

@@ -88,20 +88,29 @@ async def resolve(host: str, port: int) -> list[IPAddress] | None:
     return found or None
 
 
-async def refusal(target: Target, *, resolve_names: bool = True) -> str | None:
-    """Why ``target``'s host is not a public address (a short English reason), or None when it may be used.
+@dataclass(frozen=True)
+class Refusal:
+    """Why a host may not be called, in English (for the delivery log too) and in Chinese."""
+
+    en: str
+    zh: str
+
+
+async def refusal(target: Target, *, resolve_names: bool = True) -> Refusal | None:
+    """Why ``target``'s host is not a public address, or None when it may be used.
 
     With ``resolve_names`` a host name is resolved; a name that does not resolve is not refused.
     """
     literal = literal_address(target.host)
     if literal is not None:
-        return None if is_public(literal) else f"{literal} is not a public address"
+        return None if is_public(literal) else Refusal(f"{literal} is not a public address", f"{literal} 不是公网地址")
     if target.host in LOCAL_NAMES or target.host.endswith(".localhost"):
-        return f"{target.host} names this machine"
+        return Refusal(f"{target.host} names this machine", f"{target.host} 指向本机")
     if not resolve_names:
         return None
     addresses = await resolve(target.host, target.port)
     for address in addresses or ():
         if not is_public(address):
-            return f"{target.host} resolves to {address}, not a public address"
+            return Refusal(f"{target.host} resolves to {address}, not a public address",
+                           f"{target.host} 解析为 {address}，不是公网地址")
     return None

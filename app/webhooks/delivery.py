@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from pydantic import TypeAdapter
 
 from app.cells.service import observe_expiry
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.timeutil import utcnow
+from app.core.timeutil import utc_text, utcnow
 from app.events.exposure import public_data
 from app.events.models import OutboxEvent
 from app.webhooks import addresses, repository
@@ -49,8 +48,6 @@ FANOUT_BATCHES_PER_PASS = 20
 USER_AGENT = "zwc-webhooks/1"
 MAX_IDLE_BACKOFF_SECONDS = 30.0
 EXPIRY_INTERVAL_SECONDS = 60.0
-
-_TIMESTAMP = TypeAdapter(datetime)
 
 
 @dataclass(frozen=True)
@@ -83,8 +80,7 @@ class Outcome:
 
 def body_of(event: OutboxEvent) -> bytes:
     """The compact JSON a receiver gets: ``{"id", "event", "at", "data"}``."""
-    document = {"id": event.id, "event": event.event, "at": _TIMESTAMP.dump_python(event.at, mode="json"),
-                "data": public_data(event)}
+    document = {"id": event.id, "event": event.event, "at": utc_text(event.at), "data": public_data(event)}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
@@ -175,9 +171,9 @@ async def send(client: httpx.AsyncClient, settings: Settings, claimed: Claimed) 
     try:
         target = addresses.parse(claimed.url)
         if not settings.webhook_allow_private:
-            reason = await addresses.refusal(target)
-            if reason is not None:
-                return outcome(None, _short(f"not sent: {reason}"))
+            refused = await addresses.refusal(target)
+            if refused is not None:
+                return outcome(None, _short(f"not sent: {refused.en}"))
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",

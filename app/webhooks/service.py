@@ -25,7 +25,7 @@ ISSUES = {
     "url_scheme": ("Must be an absolute http or https URL.", "必须是以 http 或 https 开头的完整网址。"),
     "url_invalid": ("Not a valid absolute URL with a host.", "不是包含主机名的合法完整网址。"),
     "url_not_public": ("Webhooks go to public addresses only: {reason}.",
-                       "订阅地址必须是公网地址：{reason}。"),
+                       "订阅地址必须是公网地址：{reason_zh}。"),
     "unknown_event": ("Unknown event '{event}'; see the list of events.", "未知事件“{event}”，请参阅事件列表。"),
     "duplicate_event": ("'{event}' is listed more than once.", "事件“{event}”重复出现。"),
 }
@@ -66,9 +66,9 @@ async def _check(body: WebhookCreate, *, allow_private: bool) -> tuple[str, list
     else:
         url = target.url
         # Resolve names only for an otherwise valid body: a refused body costs no DNS lookup.
-        reason = None if allow_private else await addresses.refusal(target, resolve_names=not issues)
-        if reason is not None:
-            issues.append(issue(["url"], "url_not_public", ISSUES, reason=reason))
+        refused = None if allow_private else await addresses.refusal(target, resolve_names=not issues)
+        if refused is not None:
+            issues.append(issue(["url"], "url_not_public", ISSUES, reason=refused.en, reason_zh=refused.zh))
     return url, issues
 
 

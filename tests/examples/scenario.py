@@ -283,6 +283,8 @@ async def cells(rec: Recorder, tokens: dict[str, str]) -> None:
     jyj, review = tokens["jyj"], tokens["review"]
     await rec.call("GET", "/v1/cell-types?limit=1", token=jyj, expect=200, name="first",
                    summary="The first cell type with its checklist")
+    await rec.call("GET", "/v1/towns?limit=3", token=jyj, expect=200, name="first",
+                   summary="The first three towns, by code")
     school = {"type": "school", "name": "新密市实验小学", "town": "qingpingjie", "address": "新密市青屏街道开阳路88号",
               "contact": "李老师 0371-69800000", "latitude": 34.5372, "longitude": 113.3906}
     applied = await rec.call("POST", "/v1/cells", token=jyj, expect=201, name="school",
