@@ -36,7 +36,7 @@ from app.core import migrations
 from app.core.actor import Actor
 from app.core.config import Settings
 from app.core.db import Database, create_sync_engine
-from tests.factories import bearer, make_token, serving
+from tests.factories import bearer, make_token, serving, sql, sql_write
 
 OLD_HEAD = "7c2e4b9d1f3a"
 OLD_CATALOGUE = Path(__file__).parent / "fixtures" / "catalogue-2026-11"
@@ -320,3 +320,32 @@ async def scores(client: httpx.AsyncClient, token: str, **params: str) -> dict[s
     response = await client.get("/v1/scores", params={"period": "2025"} | params, headers=bearer(token))
     assert response.status_code == 200, response.text
     return {item["code"]: item for item in response.json()["indicators"]}
+
+
+async def test_a_version_written_by_the_previous_release_shows_its_target(app: Any, client: httpx.AsyncClient,
+                                                                          lead_office: str) -> None:
+    """During a rolling upgrade a replica of the previous release may still revise an indicator: it writes the
+    target into the version row and no milestone. The new release reads that target as the one milestone; its
+    own versions keep the row's target equal to their last milestone, for the old replicas to read."""
+    await sql_write(app, """
+        INSERT INTO indicator_versions (indicator_id, version, valid_from, name_zh, name_en, category, group_name,
+            kind, unit, value_type, direction, frequency, baseline_year, baseline_value, target_year, target_value,
+            lead_department, weight, definition, source, numerator_label, denominator_label, provenance,
+            catalogue_digest, created_at, created_by_token_id)
+        SELECT indicator_id, 2, valid_from, name_zh, name_en, category, group_name, kind, unit, value_type,
+            direction, frequency, baseline_year, baseline_value, 2025, 45, lead_department, weight, definition,
+            source, numerator_label, denominator_label, provenance, NULL, created_at, NULL
+        FROM indicator_versions WHERE indicator_id = (SELECT id FROM indicators WHERE code = '2.3.01')""")
+    await sql_write(app, "UPDATE indicators SET latest_version = 2 WHERE code = '2.3.01'")
+    body = (await client.get("/v1/indicators/2.3.01", headers=bearer(lead_office))).json()
+    assert (body["version"], body["target"], body["targets"]) == (2, {"year": 2025, "value": 45},
+                                                                  [{"year": 2025, "value": 45}])
+    board = await client.get("/v1/scores", params={"period": "2024"}, headers=bearer(lead_office))
+    entry = next(i for i in board.json()["indicators"] if i["code"] == "2.3.01")
+    assert (entry["version"], entry["target"]) == (2, {"year": 2025, "value": 45})
+    revised = await client.patch("/v1/indicators/2.3.01", headers=bearer(lead_office, **{"If-Match": "*"}),
+                                 json={"targets": [{"year": 2023, "value": 30}, {"year": 2025, "value": 50}]})
+    assert revised.status_code == 200, revised.text
+    assert await sql(app, "SELECT v.version, v.target_year, v.target_value FROM indicator_versions v "
+                          "JOIN indicators i ON i.id = v.indicator_id WHERE i.code = '2.3.01' ORDER BY v.version"
+                     ) == [(1, 2025, 40), (2, 2025, 45), (3, 2025, 50)]

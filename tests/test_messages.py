@@ -110,6 +110,10 @@ SAMPLE = {
     "first": 0, "first_number": 1, "max_points": 10, "computed": 41.5, "existing_id": 17, "frequency": "annual",
     "frequency_zh": "年度", "previous": "40", "threshold": 50, "value": 42, "columns": "指标代码 (code)",
     "count": 501, "event": "cell.inspected",
+    "bounds": "between 0 and 100", "bounds_zh": "在 0 到 100 之间", "ceiling": "100000", "in_unit": " in 万吨",
+    "in_unit_zh": "以“万吨”计的", "requests": "100 requests", "period": "in a minute", "wait": "7 seconds",
+    "amount": 100, "period_zh": "每分钟", "typed": "62.5%", "unit": "万吨", "field": "period", "field_zh": "期间",
+    "zh": "期间", "en": "period",
 }
 
 

@@ -54,5 +54,6 @@ def out_of_range(loc: list[str | int], value: float, minimum: float | None, maxi
 def refused(issues: list[dict[str, Any]]) -> Unprocessable:
     """The 422 of refused fields: `out_of_range` when values outside their bounds are all that is wrong (the
     client's one fix is the value), else `validation_failed`; `errors` lists every issue either way."""
-    only_bounds = bool(issues) and all(found["type"] == "out_of_range" for found in issues)
-    return Unprocessable("out_of_range" if only_bounds else None, errors=issues)
+    if issues and all(found["type"] == "out_of_range" for found in issues):
+        return Unprocessable("out_of_range", errors=issues)
+    return Unprocessable(errors=issues)

@@ -65,8 +65,11 @@ class IndicatorVersion(SQLModel, table=True):
         CheckConstraint(one_of("source", SOURCES), name="source"),
         CheckConstraint("weight > 0", name="weight_positive"),
         CheckConstraint("(baseline_year IS NULL) = (baseline_value IS NULL)", name="baseline_complete"),
+        CheckConstraint("(target_year IS NULL) = (target_value IS NULL)", name="target_complete"),
         # The cross-field rules of app.indicators.service.definition_issues.
         CheckConstraint("(value_type = 'boolean') = (direction = 'boolean')", name="boolean_direction"),
+        CheckConstraint("baseline_year IS NULL OR target_year IS NULL OR baseline_year < target_year",
+                        name="baseline_before_target"),
         CheckConstraint("min_value IS NULL OR max_value IS NULL OR min_value <= max_value", name="bounds_ordered"),
         CheckConstraint("value_type <> 'boolean' OR (min_value IS NULL AND max_value IS NULL)",
                         name="no_bounds_for_booleans"),
@@ -97,7 +100,12 @@ class IndicatorVersion(SQLModel, table=True):
     frequency: str = Field(max_length=16)
     baseline_year: int | None = None
     baseline_value: float | None = None
-    # The bounds of a value (SPEC §6.1); null: unbounded on that side. Targets live in IndicatorMilestone.
+    # The last milestone (IndicatorMilestone holds them all), kept for replicas of the release before
+    # milestones during a rolling upgrade; read only for a version that has no milestone rows (one written by
+    # such a replica). A later release drops them (docs/OPERATIONS.md, expand and contract).
+    target_year: int | None = None
+    target_value: float | None = None
+    # The bounds of a value (SPEC §6.1); null: unbounded on that side.
     min_value: float | None = None
     max_value: float | None = None
     lead_department: str = Field(

@@ -190,8 +190,16 @@ async def present(session: AsyncSession, rows: Sequence[tuple[str, IndicatorVers
     ids = [version.id for _, version in rows if version.id is not None]
     cooperating = await repository.cooperators(session, ids)
     milestones = await repository.milestones(session, ids)
-    return [to_out(code, version, cooperating[version.id], milestones[version.id])
+    return [to_out(code, version, cooperating[version.id], milestones_of(version, milestones[version.id]))
             for code, version in rows if version.id is not None]
+
+
+def milestones_of(version: IndicatorVersion, rows: list[Milestone]) -> list[Milestone]:
+    """A version's milestones: its rows, or for a version written without them (by a replica of the release
+    before milestones, during a rolling upgrade) the one target of its own row."""
+    if rows or version.target_year is None or version.target_value is None:
+        return rows
+    return [(version.target_year, version.target_value)]
 
 
 async def current_of_department(session: AsyncSession, department: str, *, limit: int) -> list[IndicatorOut]:
@@ -241,6 +249,8 @@ async def _add_version(
         frequency=definition.frequency,
         baseline_year=definition.baseline.year if definition.baseline else None,
         baseline_value=float(definition.baseline.value) if definition.baseline else None,
+        target_year=definition.targets[-1].year if definition.targets else None,
+        target_value=float(definition.targets[-1].value) if definition.targets else None,
         min_value=definition.min_value,
         max_value=definition.max_value,
         lead_department=definition.lead_department,

@@ -129,8 +129,10 @@ class RateLimiter:
                     retry_after = (max(1, math.ceil(window.ends_at - time.monotonic()))
                                    if window.ends_at is not None else limit.get_expiry())
                     metrics.RATE_LIMITED.inc()
-                    raise TooManyRequests(headers={"Retry-After": str(retry_after)},
-                                          **refusal_params(limit, retry_after))
+                    words = refusal_params(limit, retry_after)
+                    raise TooManyRequests(headers={"Retry-After": str(retry_after)}, requests=words.requests,
+                                          period=words.period, wait=words.wait, amount=words.amount,
+                                          period_zh=words.period_zh, retry_after=retry_after)
         except StorageError as exc:
             logger.warning("rate limit counters unavailable (%s); request let through",
                            type(exc.storage_error).__name__)

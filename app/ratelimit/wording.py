@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from limits import RateLimitItem
 
@@ -20,15 +20,25 @@ _PERIODS = {
 }
 
 
-def refusal_params(limit: RateLimitItem, retry_after: int) -> dict[str, Any]:
-    """The parameters of the ``rate_limited`` texts for a request refused by ``limit``."""
+@dataclass(frozen=True)
+class RefusalWords:
+    """The parameters of the ``rate_limited`` texts (app/core/errors.py) but ``retry_after``."""
+
+    requests: str  # "100 requests"
+    period: str  # "in a minute", "in 10 minutes"
+    wait: str  # "7 seconds"
+    amount: int  # 100
+    period_zh: str  # "每分钟", "每 10 分钟"
+
+
+def refusal_params(limit: RateLimitItem, retry_after: int) -> RefusalWords:
+    """The words of the ``rate_limited`` texts for a request refused by ``limit``."""
     one, many, one_zh, unit_zh = _PERIODS[limit.GRANULARITY.name]
     multiples = limit.multiples
-    return {
-        "requests": f"{limit.amount} request" if limit.amount == 1 else f"{limit.amount} requests",
-        "period": f"in {one}" if multiples == 1 else f"in {multiples} {many}",
-        "wait": "1 second" if retry_after == 1 else f"{retry_after} seconds",
-        "amount": limit.amount,
-        "period_zh": one_zh if multiples == 1 else f"每 {multiples} {unit_zh}",
-        "retry_after": retry_after,
-    }
+    return RefusalWords(
+        requests=f"{limit.amount} request" if limit.amount == 1 else f"{limit.amount} requests",
+        period=f"in {one}" if multiples == 1 else f"in {multiples} {many}",
+        wait="1 second" if retry_after == 1 else f"{retry_after} seconds",
+        amount=limit.amount,
+        period_zh=one_zh if multiples == 1 else f"每 {multiples} {unit_zh}",
+    )

@@ -19,6 +19,7 @@ from app.core.errors import Unprocessable
 from app.core.issues import issue
 from app.core.periods import Period, check_period, parse_period
 from app.indicators import repository as indicators_repository
+from app.indicators import service as indicators_service
 from app.indicators.models import CATEGORIES, FREQUENCIES, IndicatorVersion
 from app.scores import formulas, repository
 from app.scores.repository import CountedValue
@@ -132,7 +133,7 @@ async def board(session: AsyncSession, period: Period, include: Include, as_of: 
     scores = []
     for code, version in definitions:
         assert version.id is not None
-        target = milestone_for(milestones[version.id], period.year)
+        target = milestone_for(indicators_service.milestones_of(version, milestones[version.id]), period.year)
         baseline = ((version.baseline_year, version.baseline_value)
                     if version.baseline_year is not None and version.baseline_value is not None else None)
         value: float | None

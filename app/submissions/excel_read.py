@@ -181,8 +181,8 @@ def _parsed(index: int, row_number: int, cells: Sequence[Any], columns: dict[str
     row = ParsedRow(index=index, row_number=row_number, indicator=_text(cell("indicator")),
                     period=_text(cell("period"), period=True), note=_text(cell("note")))
 
-    def problem(name: str, kind: str, **params: Any) -> None:
-        row.errors.append({**issue(["items", index, name], kind, ISSUES, **params), "row": row_number})
+    def problem(name: str, kind: str, typed: str = "") -> None:
+        row.errors.append({**issue(["items", index, name], kind, ISSUES, typed=typed), "row": row_number})
 
     raw = cell("value")
     if not _blank(raw):

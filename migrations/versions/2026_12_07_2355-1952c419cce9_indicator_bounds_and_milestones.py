@@ -3,7 +3,10 @@
 Every version gets the bounds it was validated with until now (the value type's: a percentage 0–100, any
 other number at least 0, booleans none), so that the rows say what was enforced when they were in force;
 the catalogue's corrections (rates of change without a minimum) arrive as new versions through `zwc seed`.
-A version's single target moves into ``indicator_milestones``, which holds one or several per version.
+A version's single target is copied into ``indicator_milestones``, which holds one or several per version.
+``target_year``/``target_value`` stay (the new code keeps them equal to the last milestone), so that replicas of
+the previous release keep answering during a rolling upgrade (the expand step of docs/OPERATIONS.md); a later
+release drops them.
 
 ``indicator_versions`` is append-only: the triggers that refuse UPDATE are set aside for the one backfill
 statement and put back in the same transaction.
@@ -35,21 +38,10 @@ NEW_CHECKS = (
      "baseline_value IS NULL OR ((min_value IS NULL OR baseline_value >= min_value) "
      "AND (max_value IS NULL OR baseline_value <= max_value))"),
 )
-OLD_CHECKS = (
-    ("ck_indicator_versions_target_complete", "(target_year IS NULL) = (target_value IS NULL)"),
-    ("ck_indicator_versions_baseline_before_target",
-     "baseline_year IS NULL OR target_year IS NULL OR baseline_year < target_year"),
-)
 # The bounds every value was held to before this revision (app.indicators.service.value_issues).
 IMPLIED_BOUNDS = ("UPDATE indicator_versions SET "
                   "min_value = CASE WHEN value_type = 'boolean' THEN NULL ELSE 0 END, "
                   "max_value = CASE WHEN value_type = 'percent' THEN 100 ELSE NULL END")
-# Downgrading keeps the last milestone, which is what `target` shows.
-LAST_MILESTONE = ("UPDATE indicator_versions SET "
-                  "target_year = (SELECT max(m.year) FROM indicator_milestones m WHERE m.version_id = "
-                  "indicator_versions.id), "
-                  "target_value = (SELECT m.value FROM indicator_milestones m WHERE m.version_id = "
-                  "indicator_versions.id ORDER BY m.year DESC LIMIT 1)")
 
 
 def _sqlite_foreign_keys_off() -> None:
@@ -85,12 +77,15 @@ def _sqlite_refuse_changes() -> None:
 
 
 def _backfill(statement: str, dialect: str) -> None:
-    """One UPDATE of the append-only table. On SQLite the rebuilt table has no triggers yet."""
+    """One UPDATE of the append-only table. SQLite has no disabled triggers: they are dropped, and made again
+    once the table has been rebuilt with its new checks (a rebuilt table has none of the old one's triggers)."""
     if dialect == "postgresql":
         op.execute("ALTER TABLE indicator_versions DISABLE TRIGGER indicator_versions_append_only")
         op.execute(statement)
         op.execute("ALTER TABLE indicator_versions ENABLE TRIGGER indicator_versions_append_only")
     else:
+        for action in ("update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS indicator_versions_no_{action}")
         op.execute(statement)
 
 
@@ -113,10 +108,6 @@ def upgrade() -> None:
     with op.batch_alter_table('indicator_versions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('min_value', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('max_value', sa.Float(), nullable=True))
-        for name, _sql in OLD_CHECKS:
-            batch_op.drop_constraint(op.f(name), type_='check')
-        batch_op.drop_column('target_value')
-        batch_op.drop_column('target_year')
     _backfill(IMPLIED_BOUNDS, dialect)
     with op.batch_alter_table('indicator_versions', schema=None) as batch_op:
         for name, sql in NEW_CHECKS:
@@ -133,14 +124,8 @@ def downgrade() -> None:
     with op.batch_alter_table('indicator_versions', schema=None) as batch_op:
         for name, _sql in reversed(NEW_CHECKS):
             batch_op.drop_constraint(op.f(name), type_='check')
-        batch_op.add_column(sa.Column('target_year', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('target_value', sa.Float(), nullable=True))
         batch_op.drop_column('max_value')
         batch_op.drop_column('min_value')
-    _backfill(LAST_MILESTONE, dialect)
-    with op.batch_alter_table('indicator_versions', schema=None) as batch_op:
-        for name, sql in OLD_CHECKS:
-            batch_op.create_check_constraint(op.f(name), sql)
     op.drop_table('indicator_milestones')
     if dialect == "sqlite":
         _sqlite_refuse_changes()
