@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 
 from app.core.config import Settings
 from tests.factories import assert_problem, bearer, make_token, serving, sql
@@ -205,6 +206,11 @@ async def test_each_period_is_scored_against_its_milestone(app: Any, client: htt
                              headers=bearer(zzwf))).content.decode("utf-8-sig")
     line = next(r for r in csv.DictReader(io.StringIO(text)) if r["code"] == "T.MS")
     assert (line["target"], line["target_year"], line["score"]) == ("80.0", "2025", "75.0")
+    book = load_workbook(io.BytesIO((await client.get("/v1/aggregates", params={"period": "2022", "format": "xlsx"},
+                                                      headers=bearer(zzwf))).content))
+    header, *sheet_rows = book["indicators"].iter_rows(values_only=True)
+    cells = dict(zip(header, next(r for r in sheet_rows if r[0] == "T.MS"), strict=True))
+    assert (cells["target"], cells["target_year"], cells["score"]) == (50, 2023, 80)
     cards = (await client.get("/v1/scores/departments", params={"period": "2022"}, headers=bearer(jyj_writer))).json()
     card = next(c for c in cards["items"] if c["department"] == "jyj")
     assert [(i["code"], i["target"]) for i in card["indicators"]] == [
