@@ -56,14 +56,17 @@ async def apply_entry(session: AsyncSession, actor: Actor, entry: CatalogueIndic
     assert indicator is not None
     assert indicator.id is not None
     base_row = await repository.latest_catalogue_version(session, indicator.id)
-    if base_row is None or base_row.catalogue_digest == entry.digest:
+    if base_row is None:
         return  # defined by the lead office before the catalogue named it: its definition stands
+    if base_row.catalogue_digest == entry.digest:
+        return  # the entry has not changed since it was loaded
     rows: list[IndicatorVersion] = list(await repository.versions_from(session, indicator.id, base_row.version))
     history = await service.present(session, [(code, row) for row in rows])
     base = service.definition_of(history[0])
     catalogue = service.definition_of(entry.body)
     if catalogue == base:
         return  # only the digest's form changed (e.g. bounds the migration already stated)
+    await service.validate(session, catalogue)
     current = history[-1]
     current = await service.append_version(session, actor, indicator, current, catalogue,
                                            valid_from=history[0].valid_from, catalogue_digest=entry.digest)
