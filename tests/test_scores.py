@@ -59,15 +59,15 @@ DECREASE_VS_PREVIOUS = {"1.2.01", "1.2.02"}
 
 
 @pytest.fixture
-async def admin(app: Any) -> str:
+def admin(lead_office: str) -> str:
     """The lead office: defines indicators and reviews submissions (never its own: it writes none here)."""
-    return await make_token(app, "lead", ["indicators:admin", "submissions:review"], name="lead office")
+    return lead_office
 
 
 @pytest.fixture
-async def jyj(app: Any) -> str:
+def jyj(jyj_writer: str) -> str:
     """The education bureau leads no catalogue indicator: it reports the indicators these tests define."""
-    return await make_token(app, "jyj", ["submissions:write"], name="jyj writer")
+    return jyj_writer
 
 
 @pytest.fixture

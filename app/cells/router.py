@@ -83,10 +83,9 @@ async def list_towns(caller: Caller, session: SessionDep, page: PageDep) -> Page
     """Every town (乡镇(街道)) a cell's `town` may name, by code, with its Chinese and English names and
     kind: Xinmi's subdistricts, towns, its township and the Fuxishan development zone. Any token."""
     position = page.position("towns", str)
-    rows = await repository.towns(session, after=position[0] if position else None, limit=page.limit + 1)
+    rows = await service.towns(session, after=position[0] if position else None, limit=page.limit + 1)
     items, next_cursor = page_of(rows, page, "towns", lambda t: [t.code])
-    return Page[TownOut](items=[TownOut(code=t.code, name_zh=t.name_zh, name_en=t.name_en, kind=t.kind)
-                                for t in items], next_cursor=next_cursor)
+    return Page[TownOut](items=items, next_cursor=next_cursor)
 
 
 @router.post("/cells", response_model=CellOut, status_code=status.HTTP_201_CREATED, operation_id="createCell",

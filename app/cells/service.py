@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.service import record
 from app.cells import repository
 from app.cells.models import Cell, CellType
-from app.cells.schemas import CellCreate, CellOut
+from app.cells.schemas import CellCreate, CellOut, TownOut
 from app.core.actor import Actor
 from app.core.concurrency import etag_for, require_if_match
 from app.core.db import SessionDep
@@ -89,6 +89,12 @@ async def observe_expiry(session: SessionDep) -> None:
         record(session, system, action="cell.expired", entity="cell", entity_id=str(cell_id),
                before={"status": "certified"}, after=data)
         await emit(session, "cell.expired", entity="cell", entity_id=str(cell_id), data=data)
+
+
+async def towns(session: AsyncSession, *, after: str | None, limit: int) -> list[TownOut]:
+    """The towns a cell may name, by code, after ``after`` (a page's cursor)."""
+    return [TownOut(code=t.code, name_zh=t.name_zh, name_en=t.name_en, kind=t.kind)
+            for t in await repository.towns(session, after=after, limit=limit)]
 
 
 async def type_of(session: AsyncSession, code: str) -> CellType:

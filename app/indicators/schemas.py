@@ -137,8 +137,8 @@ class IndicatorDefinition(BaseModel):
     provenance: str | None = Field(default=None, max_length=2000, description=ABOUT["provenance"])
 
 
-DEFAULT_BOUNDS = ("Default, when neither bound is given: `percent` 0–100, `quantity`, `count` and `ratio` at "
-                  "least 0 with no maximum, `boolean` none.")
+DEFAULT_BOUNDS = ("Each bound not given takes the value type's default: `percent` 0–100, `quantity`, `count` and "
+                  "`ratio` at least 0 with no maximum, `boolean` none.")
 
 
 def _one_target_field(data: Any) -> Any:
@@ -188,9 +188,9 @@ class IndicatorPatch(BaseModel):
                                                                                   "`targets`, not both.")
     targets: list[YearValue] | None = Field(default=None, max_length=MAX_MILESTONES,
                                             description=_patch("targets") + " `[]` removes every milestone.")
-    min_value: Bound = Field(default=None, description=_patch("min_value") + " When `value_type` changes and "
-                                                                             "neither bound is given, both take the "
-                                                                             "new type's defaults.")
+    min_value: Bound = Field(default=None, description=_patch("min_value") + " When `value_type` changes, each "
+                                                                             "bound not given takes the new type's "
+                                                                             "default.")
     max_value: Bound = Field(default=None, description=_patch("max_value"))
     lead_department: str | None = Field(default=None, min_length=2, max_length=16,
                                         description=_patch("lead_department"))

@@ -144,17 +144,21 @@ def present_value(value: float | None, value_type: str) -> float | int | bool | 
 Milestone = tuple[int, float]
 
 
+def _shown(value: float, value_type: str) -> float | int | bool:
+    presented = present_value(value, value_type)
+    assert presented is not None
+    return presented
+
+
 def _point(year: int | None, value: float | None, value_type: str) -> YearValue | None:
     if year is None or value is None:
         return None
-    presented = present_value(value, value_type)
-    assert presented is not None
-    return YearValue(year=year, value=presented)
+    return YearValue(year=year, value=_shown(value, value_type))
 
 
 def to_out(code: str, version: IndicatorVersion, cooperating: list[str], milestones: list[Milestone]
            ) -> IndicatorOut:
-    targets = [_point(year, value, version.value_type) for year, value in milestones]
+    targets = [YearValue(year=year, value=_shown(value, version.value_type)) for year, value in milestones]
     return IndicatorOut(
         code=code,
         name_zh=version.name_zh,
@@ -168,7 +172,7 @@ def to_out(code: str, version: IndicatorVersion, cooperating: list[str], milesto
         frequency=version.frequency,
         baseline=_point(version.baseline_year, version.baseline_value, version.value_type),
         target=targets[-1] if targets else None,
-        targets=[target for target in targets if target is not None],
+        targets=targets,
         min_value=version.min_value,
         max_value=version.max_value,
         lead_department=version.lead_department,
@@ -180,7 +184,7 @@ def to_out(code: str, version: IndicatorVersion, cooperating: list[str], milesto
         denominator_label=version.denominator_label,
         provenance=version.provenance,
         version=version.version,
-        valid_from=version.valid_from.astimezone(UTC),
+        valid_from=version.valid_from,
         revised_at=version.created_at,
     )
 
@@ -312,8 +316,8 @@ async def define(
 
 
 def merged_changes(current: IndicatorDefinition, changes: dict[str, Any]) -> dict[str, Any]:
-    """A PATCH's changes onto the current definition: `target` sets a one-milestone `targets`; a new value type
-    without bounds takes that type's defaults for them."""
+    """A PATCH's changes onto the current definition: `target` sets a one-milestone `targets`; with a new value
+    type, each bound not given takes that type's default."""
     changes = dict(changes)
     if "target" in changes:
         target = changes.pop("target")

@@ -28,7 +28,7 @@ from app.core.config import Settings
 from app.core.db import create_autocommit_engine
 from app.core.errors import TooManyRequests
 from app.ratelimit.storage import PostgresStorage
-from app.ratelimit.wording import refusal_params
+from app.ratelimit.wording import refusal_words
 
 logger = logging.getLogger("zwc.ratelimit")
 
@@ -129,7 +129,7 @@ class RateLimiter:
                     retry_after = (max(1, math.ceil(window.ends_at - time.monotonic()))
                                    if window.ends_at is not None else limit.get_expiry())
                     metrics.RATE_LIMITED.inc()
-                    words = refusal_params(limit, retry_after)
+                    words = refusal_words(limit, retry_after)
                     raise TooManyRequests(headers={"Retry-After": str(retry_after)}, requests=words.requests,
                                           period=words.period, wait=words.wait, amount=words.amount,
                                           period_zh=words.period_zh, retry_after=retry_after)

@@ -31,7 +31,7 @@ class RefusalWords:
     period_zh: str  # "每分钟", "每 10 分钟"
 
 
-def refusal_params(limit: RateLimitItem, retry_after: int) -> RefusalWords:
+def refusal_words(limit: RateLimitItem, retry_after: int) -> RefusalWords:
     """The words of the ``rate_limited`` texts for a request refused by ``limit``."""
     one, many, one_zh, unit_zh = _PERIODS[limit.GRANULARITY.name]
     multiples = limit.multiples

@@ -28,7 +28,7 @@ from app.submissions import batch
 from app.submissions.excel import COLUMNS
 from app.submissions.excel_read import ParsedRow
 from app.submissions.rules import ISSUES as RULE_ISSUES
-from app.submissions.rules import Checked, Plausibility
+from app.submissions.rules import Checked, Plausibility, rate_value
 from app.submissions.schemas import SubmissionCreate
 
 ISSUES: dict[str, tuple[str, str]] = {
@@ -138,7 +138,7 @@ async def _mismatch(loc: list[Any], item: SubmissionCreate, versions: _Versions)
     version = await versions.of(item.indicator, item.period)
     if version is None or item.numerator is None or not item.denominator:
         return None
-    computed = item.numerator / item.denominator * (100 if version.value_type == "percent" else 1)
+    computed = rate_value(item.numerator, item.denominator, version.value_type)
     return issue(loc, "value_mismatch", ISSUES, value=_shown(item.value), computed=round(computed, 6))
 
 

@@ -65,12 +65,12 @@ class Plausibility:
     for every other number (numerators, denominators, units without a ceiling). A figure above it is a slip of
     the unit or of the decimal point (1.2e16 万吨), and a double would not even keep its digits."""
 
-    unit_ceilings: Mapping[str, float] = field(default_factory=dict)
-    max_magnitude: float = 1e12
+    unit_ceilings: Mapping[str, float]
+    max_magnitude: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Plausibility:
-        return cls(unit_ceilings=dict(settings.unit_ceilings), max_magnitude=settings.max_magnitude)
+        return cls(unit_ceilings=settings.unit_ceilings, max_magnitude=settings.max_magnitude)
 
     def ceiling(self, unit: str | None) -> float:
         return self.unit_ceilings.get(unit, self.max_magnitude) if unit is not None else self.max_magnitude
@@ -110,6 +110,11 @@ class Checked:
         return self.version.value_type
 
 
+def rate_value(numerator: float, denominator: float, value_type: str) -> float:
+    """A rate's value (SPEC §2): 100 × n / d for `percent`, n / d for `ratio`."""
+    return numerator / denominator * (100 if value_type == "percent" else 1)
+
+
 def compute_value(
     value: Any, numerator: float | None, denominator: float | None, version: IndicatorVersion,
     plausible: Plausibility,
@@ -128,7 +133,7 @@ def compute_value(
                      if number > plausible.max_magnitude]
         if too_large:
             return value, [_implausible([name], number, None, plausible.max_magnitude) for name, number in too_large]
-        computed = numerator / denominator * (100 if value_type == "percent" else 1)
+        computed = rate_value(numerator, denominator, value_type)
         if value is not None and (isinstance(value, bool) or abs(value - computed) > VALUE_TOLERANCE):
             issues.append(issue(["value"], "value_mismatch", ISSUES, value=value, computed=round(computed, 6)))
         value = computed
